@@ -1,0 +1,1 @@
+"""minigrad: a small, fast, readable autograd framework on NumPy."""
