@@ -1,1 +1,30 @@
-"""minigrad: a small, fast, readable autograd framework on NumPy."""
+"""minigrad: a small, fast, readable autograd framework on NumPy.
+
+>>> import minigrad as mg
+>>> x = mg.Tensor([1.0, 2.0, 3.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+array([2., 4., 6.])
+"""
+
+from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
+from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minigrad.tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad
+
+__all__ = [
+    "Tensor",
+    "grad",
+    "no_grad",
+    "enable_grad",
+    "is_grad_enabled",
+    "concatenate",
+    "stack",
+    "where",
+    "maximum",
+    "minimum",
+    "matmul",
+    "numerical_grad",
+    "gradcheck",
+    "GradcheckError",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,121 @@
+"""Numerical differentiation and the check that backprop agrees with it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from minigrad.tensor import Tensor, no_grad
+
+
+class GradcheckError(AssertionError):
+    """Backprop and numerical differentiation disagree; the message says where and by how much."""
+
+
+def _scalar(y: Any, what: str) -> float:
+    value = np.asarray(y.data if isinstance(y, Tensor) else y)
+    if value.size != 1:
+        raise ValueError(
+            f"{what} must return a scalar, got shape {value.shape}; reduce it, e.g. with .sum()"
+        )
+    return float(value.reshape(()))
+
+
+def _as_float64(x: ArrayLike) -> np.ndarray:
+    """A float64 copy of a float input; other inputs copied as they are."""
+    x = np.asarray(x.data if isinstance(x, Tensor) else x)
+    return np.array(x, dtype=np.float64 if x.dtype.kind in "fc" else x.dtype)
+
+
+def numerical_grad(
+    f: Callable[..., Any], *inputs: ArrayLike, eps: float = 1e-6
+) -> list[np.ndarray]:
+    """Central differences (f(x + eps) - f(x - eps)) / 2 eps w.r.t. every input array.
+
+    ``f`` is called with Tensors wrapping the perturbed inputs (float inputs in float64)
+    and returns a scalar Tensor or number. Returns one gradient array per input;
+    integer and bool inputs (labels, masks) are passed unchanged and get zeros.
+
+    >>> numerical_grad(lambda x: (x * x).sum(), np.array([1.0, 2.0]))[0].round(6)
+    array([2., 4.])
+    """
+    xs = [_as_float64(x) for x in inputs]
+    grads = []
+    with no_grad():
+        for x in xs:
+            g = np.zeros(x.shape)
+            if x.dtype.kind != "f":
+                grads.append(g)
+                continue
+            flat, gflat = x.reshape(-1), g.reshape(-1)
+            for i in range(flat.size):
+                orig = flat[i]
+                flat[i] = orig + eps
+                up = _scalar(f(*[Tensor(v) for v in xs]), "f")
+                flat[i] = orig - eps
+                down = _scalar(f(*[Tensor(v) for v in xs]), "f")
+                flat[i] = orig
+                gflat[i] = (up - down) / (2 * eps)
+            grads.append(g)
+    return grads
+
+
+def gradcheck(
+    f: Callable[..., Any],
+    *inputs: ArrayLike,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> bool:
+    """Check backprop of ``f`` against central differences, in float64.
+
+    ``f`` gets each float input as a Tensor that requires grad (other inputs, such as
+    integer labels, as constants). A non-scalar result is reduced with fixed random
+    weights, which checks the vector-Jacobian product. Returns True or raises
+    :class:`GradcheckError` naming the input, the worst index, both values and the error.
+
+    >>> gradcheck(lambda x: (x.tanh() * x).sum(), np.array([0.5, -1.0]))
+    True
+    """
+    xs = [_as_float64(x) for x in inputs]
+    checked = [x.dtype.kind == "f" for x in xs]
+
+    def scalar_f(*ts: Tensor) -> Tensor:
+        y = f(*ts)
+        if isinstance(y, Tensor) and y.size != 1:
+            weights = np.random.default_rng(0).standard_normal(y.shape)
+            y = (y * weights).sum()
+        return y
+
+    tensors = [Tensor(x, requires_grad=c) for x, c in zip(xs, checked, strict=True)]
+    y = scalar_f(*tensors)
+    if not isinstance(y, Tensor) or not y.requires_grad:
+        raise ValueError("f's result does not depend on any float input; nothing to check")
+    y.backward()
+    numeric = numerical_grad(scalar_f, *xs, eps=eps)
+    for i, (t, num) in enumerate(zip(tensors, numeric, strict=True)):
+        if not checked[i]:
+            continue
+        back = t.grad if t.grad is not None else np.zeros_like(num)
+        _compare(i, back, num, atol, rtol)
+    return True
+
+
+def _compare(i: int, back: np.ndarray, num: np.ndarray, atol: float, rtol: float) -> None:
+    if back.shape != num.shape:
+        raise GradcheckError(
+            f"input {i}: backprop gradient has shape {back.shape}, the input has shape {num.shape}"
+        )
+    diff = np.abs(back - num)
+    allowed = atol + rtol * np.abs(num)
+    excess = np.where(np.isnan(diff), np.inf, diff - allowed)
+    if excess.size and excess.max() > 0:
+        at = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        raise GradcheckError(
+            f"input {i} at index {tuple(int(a) for a in at)}: backprop {back[at]:.6g}, "
+            f"numerical {num[at]:.6g}, |diff| {diff[at]:.4g} > atol + rtol*|numerical| "
+            f"= {allowed[at]:.4g}"
+        )

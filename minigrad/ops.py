@@ -1,0 +1,442 @@
+"""Every primitive op: forward on NumPy arrays, backward on Tensors, side by side.
+
+Backward gets ``gy`` (dL/dy) as a Tensor and returns one Tensor (or None when that
+input needs no gradient) per input. Because backward is written with Tensor ops,
+``mg.grad(..., create_graph=True)`` records it and second derivatives come for free.
+The engine sums broadcast gradients back to each input's shape and dtype.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad.tensor import Op, Tensor, _sum_to, is_grad_enabled
+
+
+# --- arithmetic -----------------------------------------------------------------------------
+def _check_broadcast(name: str, x: np.ndarray, w: np.ndarray) -> None:
+    try:
+        np.broadcast_shapes(x.shape, w.shape)
+    except ValueError:
+        raise ValueError(
+            f"{name}: operands of shapes {x.shape} and {w.shape} cannot be broadcast together; "
+            f"reshape one of them (e.g. add a size-1 axis) so that trailing axes match or are 1"
+        ) from None
+
+
+class Add(Op):
+    """y = x + w;  dy/dx = 1, dy/dw = 1."""
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        try:
+            return x + w
+        except ValueError:
+            _check_broadcast("add", x, w)
+            raise
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor]:
+        return gy, gy
+
+
+class Sub(Op):
+    """y = x - w;  dy/dx = 1, dy/dw = -1."""
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        try:
+            return x - w
+        except ValueError:
+            _check_broadcast("sub", x, w)
+            raise
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor | None]:
+        return gy, (-gy if self.inputs[1].requires_grad else None)
+
+
+class Mul(Op):
+    """y = x * w;  dy/dx = w, dy/dw = x."""
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        try:
+            return x * w
+        except ValueError:
+            _check_broadcast("mul", x, w)
+            raise
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, w = self.inputs
+        return (gy * w if x.requires_grad else None), (gy * x if w.requires_grad else None)
+
+
+class Div(Op):
+    """y = x / w;  dy/dx = 1/w, dy/dw = -x/w^2."""
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        try:
+            return x / w
+        except ValueError:
+            _check_broadcast("div", x, w)
+            raise
+
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor | None]:
+        x, w = self.inputs
+        gx = gy / w
+        return gx, (-(gx * x) / w if w.requires_grad else None)
+
+
+class Neg(Op):
+    """y = -x;  dy/dx = -1."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return -x
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return -gy
+
+
+class Pow(Op):
+    """y = x ** p;  dy/dx = p x^(p-1), dy/dp = y log x."""
+
+    def forward(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+        try:
+            return x**p
+        except ValueError:
+            _check_broadcast("pow", x, p)
+            raise
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, p = self.inputs
+        gx = gy * p * x ** (p - 1) if x.requires_grad else None
+        return gx, (gy * self.output() * x.log() if p.requires_grad else None)
+
+
+class MatMul(Op):
+    """y = x @ w (``np.matmul``);  dx = gy @ w^T, dw = x^T @ gy (batch axes summed back)."""
+
+    def forward(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        try:
+            return x @ w
+        except ValueError:
+            raise ValueError(
+                f"matmul: shapes {x.shape} and {w.shape} do not fit: the last axis of the "
+                f"first ({x.shape[-1] if x.ndim else '-'}) must equal the "
+                f"{'first' if w.ndim == 1 else 'second-to-last'} axis of the second "
+                f"({w.shape[0] if w.ndim == 1 else w.shape[-2] if w.ndim else '-'})"
+            ) from None
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, w = self.inputs
+        if x.ndim == 2 and w.ndim == 2:  # why: the common case, without reshapes
+            gx = gy @ w.T if x.requires_grad else None
+            return gx, (x.T @ gy if w.requires_grad else None)
+        # 1-D operands are promoted as np.matmul does: x to a row, w to a column
+        xm = x.reshape(1, -1) if x.ndim == 1 else x
+        wm = w.reshape(-1, 1) if w.ndim == 1 else w
+        gm = gy.reshape(gy.shape[:-1] + (1,) + gy.shape[-1:]) if x.ndim == 1 else gy
+        gm = gm.reshape(gm.shape + (1,)) if w.ndim == 1 else gm
+        gx = gw = None
+        if x.requires_grad:
+            gx = gm @ _swap_last(wm)
+            gx = gx.reshape(gx.shape[:-2] + gx.shape[-1:]) if x.ndim == 1 else gx
+        if w.requires_grad:
+            gw = _swap_last(xm) @ gm
+            gw = gw.reshape(gw.shape[:-1]) if w.ndim == 1 else gw
+        return gx, gw
+
+
+def _swap_last(t: Tensor) -> Tensor:
+    axes = list(range(t.ndim))
+    axes[-1], axes[-2] = axes[-2], axes[-1]
+    return t.transpose(axes)
+
+
+# --- reductions and broadcasting ------------------------------------------------------------
+def _keepdims_shape(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> tuple[int, ...]:
+    if axis is None:
+        return (1,) * len(shape)
+    axes = {a % len(shape) for a in axis}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+class Sum(Op):
+    """y = sum of x over ``axis``;  dy/dx = 1 (gy broadcast back)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.sum(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        if not self.keepdims:
+            gy = gy.reshape(_keepdims_shape(x.shape, self.axis))
+        return gy.broadcast_to(x.shape)
+
+
+class BroadcastTo(Op):
+    """y = x broadcast to ``shape``;  dx = gy summed back to x's shape."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(x, self.shape)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return _sum_to(gy, self.inputs[0].shape)
+
+
+class Max(Op):
+    """y = max of x over ``axis``;  dy/dx = 1 at the maximum (shared equally by ties)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.size == 0:
+            raise ValueError(f"max of an empty tensor of shape {x.shape} has no value")
+        return x.max(axis=self.axis, keepdims=self.keepdims)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        keep = _keepdims_shape(x.shape, self.axis)
+        mask = x.data == self.output().data.reshape(keep)
+        share = mask / mask.sum(axis=self.axis, keepdims=True)
+        return gy.reshape(keep) * share
+
+
+# --- elementwise functions ------------------------------------------------------------------
+class Exp(Op):
+    """y = e^x;  dy/dx = y."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.exp(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * self.output()
+
+
+class Log(Op):
+    """y = ln x;  dy/dx = 1/x."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.log(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / self.inputs[0]
+
+
+class Sqrt(Op):
+    """y = sqrt(x);  dy/dx = 1 / (2y)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.sqrt(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / (self.output() * 2)
+
+
+class Abs(Op):
+    """y = |x|;  dy/dx = sign(x)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.abs(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * np.sign(self.inputs[0].data)
+
+
+class Tanh(Op):
+    """y = tanh x;  dy/dx = 1 - y^2."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.tanh(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return gy * (1 - y * y)
+
+
+class Sigmoid(Op):
+    """y = 1 / (1 + e^-x);  dy/dx = y (1 - y)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        # why: the tanh form never overflows, unlike 1 / (1 + exp(-x)) for x << 0
+        return np.tanh(x * 0.5) * 0.5 + 0.5
+
+    def backward(self, gy: Tensor) -> Tensor:
+        y = self.output()
+        return gy * y * (1 - y)
+
+
+class ReLU(Op):
+    """y = max(x, 0);  dy/dx = 1 where x > 0, else 0."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.maximum(x, 0)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * (self.inputs[0].data > 0)
+
+
+class Clip(Op):
+    """y = min(max(x, lo), hi);  dy/dx = 1 where lo <= x <= hi, else 0."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.clip(x, self.lo, self.hi)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        x = self.inputs[0].data
+        inside = np.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return gy * inside
+
+
+class Cast(Op):
+    """y = x converted to ``dtype``;  dx = gy converted back."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.astype(self.dtype)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy.astype(self.inputs[0].dtype)
+
+
+# --- shapes and indexing --------------------------------------------------------------------
+class Reshape(Op):
+    """y = x in a new shape;  dx = gy in x's shape."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        try:
+            return x.reshape(self.shape)
+        except ValueError:
+            raise ValueError(
+                f"reshape: cannot reshape a tensor of shape {x.shape} ({x.size} values) "
+                f"into shape {tuple(self.shape)}; the sizes must match (use -1 for one axis)"
+            ) from None
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy.reshape(self.inputs[0].shape)
+
+
+class Transpose(Op):
+    """y = x with permuted axes;  dx = gy with the inverse permutation."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x.transpose(self.axes)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        if self.axes is None:
+            return gy.transpose()
+        return gy.transpose(tuple(np.argsort(self.axes)))
+
+
+def _is_basic(index: object) -> bool:
+    """True for indices of ints, slices, None and Ellipsis: they never repeat an element."""
+    items = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(i, int | slice | np.integer) or i is None or i is Ellipsis for i in items)
+
+
+class GetItem(Op):
+    """y = x[index];  dx = gy added into zeros at ``index`` (repeated indices accumulate)."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return x[self.index]
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return IndexAdd.apply(gy, index=self.index, shape=self.inputs[0].shape)
+
+
+class IndexAdd(Op):
+    """y = zeros(shape) with gy added at ``index``;  dgy = gy[index]. GetItem's backward."""
+
+    def forward(self, g: np.ndarray) -> np.ndarray:
+        y = np.zeros(self.shape, dtype=g.dtype)
+        if _is_basic(self.index):
+            y[self.index] = g
+        else:
+            np.add.at(y, self.index, g)
+        return y
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy[self.index]
+
+
+class Concatenate(Op):
+    """y = the inputs joined along ``axis``;  each dx = its slice of gy."""
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        try:
+            return np.concatenate(xs, axis=self.axis)
+        except ValueError:
+            raise ValueError(
+                f"concatenate along axis {self.axis}: shapes {[x.shape for x in xs]} must "
+                f"agree on every other axis"
+            ) from None
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        axis = self.axis % gy.ndim
+        grads, start = [], 0
+        for x in self.inputs:
+            stop = start + x.shape[axis]
+            index = (slice(None),) * axis + (slice(start, stop),)
+            grads.append(gy[index] if x.requires_grad else None)
+            start = stop
+        return tuple(grads)
+
+
+class Where(Op):
+    """y = where(cond, a, b);  da = gy where cond, db = gy elsewhere."""
+
+    def forward(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        try:
+            return np.where(self.cond, a, b)
+        except ValueError:
+            raise ValueError(
+                f"where: condition {np.shape(self.cond)}, a {a.shape} and b {b.shape} "
+                f"cannot be broadcast together"
+            ) from None
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        a, b = self.inputs
+        ga = Where.apply(gy, 0, cond=self.cond) if a.requires_grad else None
+        gb = Where.apply(0, gy, cond=self.cond) if b.requires_grad else None
+        return ga, gb
+
+
+# --- fused loss -----------------------------------------------------------------------------
+class SoftmaxCrossEntropy(Op):
+    """y = mean over rows of -sum(t * log softmax(x));  dx = (softmax(x) - t) / N.
+
+    ``t`` holds integer labels ``(N,)`` or target rows ``(N, C)``. A primitive for
+    stability (log-softmax through the log-sum-exp, exact for any logits) and speed
+    (one pass forward; the saved probabilities make backward one subtraction).
+    """
+
+    def forward(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+        z = x - x.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        s = e.sum(axis=1, keepdims=True)
+        logp = z - np.log(s)
+        n = x.shape[0]
+        if t.ndim == 1:
+            loss = -logp[np.arange(n), t].sum() / n
+        else:
+            loss = -(t * logp).sum() / n
+        self.p = e / s  # why: reused by a first-order backward, which records nothing
+        return np.asarray(loss, dtype=x.dtype)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
+        x, t = self.inputs
+        n = x.shape[0]
+        if is_grad_enabled():  # why: create_graph needs softmax(x) as a recorded function of x
+            z = x - x.max(axis=1, keepdims=True).detach()
+            logp = z - z.exp().sum(axis=1, keepdims=True).log()
+            p = logp.exp()
+        else:
+            p = Tensor(self.p)
+        if t.ndim == 1:
+            onehot = np.zeros(x.shape, dtype=x.dtype)
+            onehot[np.arange(n), t.data] = 1
+            gx = (p - onehot) * (gy / n)
+        else:
+            gx = (p * t.sum(axis=1, keepdims=True) - t) * (gy / n)
+        gt = None
+        if t.requires_grad:
+            logp = p.log() if not is_grad_enabled() else logp
+            gt = -logp * (gy / n)
+        return gx, gt

@@ -1,0 +1,561 @@
+"""The engine: Tensor, the Op base class, recording, the topological sort and backward.
+
+Every operation on Tensors runs an :class:`Op`. When grad mode is on and an input
+requires grad, the Op records itself as the output's ``creator`` and keeps its
+inputs; the recorded ops form a DAG. ``backward()`` sorts that DAG once
+(iteratively, deterministically) and runs each op's backward in reverse
+topological order, so a node's gradient is complete (summed over every consumer)
+before it flows further back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+_grad_enabled = True
+
+
+def is_grad_enabled() -> bool:
+    """True when operations are being recorded (outside ``no_grad``)."""
+    return _grad_enabled
+
+
+class _GradMode(contextlib.ContextDecorator):
+    """Sets grad mode inside a ``with`` block or a decorated function."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __enter__(self) -> None:
+        global _grad_enabled
+        self.previous, _grad_enabled = _grad_enabled, self.enabled
+
+    def __exit__(self, *exc: object) -> None:
+        global _grad_enabled
+        _grad_enabled = self.previous
+
+
+def no_grad() -> _GradMode:
+    """Record nothing inside: a context manager and a decorator.
+
+    >>> x = Tensor([1.0, 2.0], requires_grad=True)
+    >>> with no_grad():
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+    return _GradMode(False)
+
+
+def enable_grad() -> _GradMode:
+    """Record again inside a ``no_grad`` region (context manager and decorator)."""
+    return _GradMode(True)
+
+
+class Tensor:
+    """An n-dimensional array that is a node of the recorded graph.
+
+    >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    >>> y = (x * x).sum()
+    >>> y.backward()
+    >>> x.grad
+    array([[2., 4.],
+           [6., 8.]])
+    """
+
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
+    # why: NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of looping over it
+    __array_ufunc__ = None
+
+    def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
+        if isinstance(data, Tensor):
+            data = data.data
+        data = np.asarray(data)
+        if requires_grad and data.dtype.kind not in "fc":
+            raise TypeError(
+                f"only floating-point tensors can require grad, got dtype {data.dtype}; "
+                f"convert first, e.g. Tensor(np.asarray(data, dtype=np.float64), "
+                f"requires_grad=True)"
+            )
+        self.data: np.ndarray = data
+        self.grad: np.ndarray | None = None
+        self.requires_grad = requires_grad
+        self.creator: Op | None = None
+        self.name: str | None = None
+
+    # --- NumPy-like attributes -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (no copy)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The single value of a one-element tensor as a Python number."""
+        return self.data.item()
+
+    def detach(self) -> Tensor:
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.data, prefix="Tensor(")
+        extra = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor({body}{extra})"
+
+    # why: Tensors are graph nodes compared by identity (as in PyTorch); `==` stays elementwise
+    __hash__ = object.__hash__
+
+    # --- backward ---------------------------------------------------------------------------
+    def backward(self, grad: ArrayLike | None = None, retain_graph: bool = False) -> None:
+        """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that requires grad.
+
+        A non-scalar tensor needs ``grad``, the gradient of some scalar w.r.t. it.
+        Without ``retain_graph`` the graph's buffers are freed afterwards.
+        """
+        if not self.requires_grad:
+            raise RuntimeError(
+                "backward() on a tensor that does not require grad: no input of the "
+                "computation had requires_grad=True (or it ran under no_grad())"
+            )
+        seed = _seed_grad(self, grad)
+        _backprop([self], [seed], retain_graph=retain_graph, create_graph=False)
+
+    # --- operators: one-line calls to ops, reflected ones swap the arguments --------------
+    def __add__(self, other: Any) -> Tensor:
+        return ops.Add.apply(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.Add.apply(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.Sub.apply(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.Mul.apply(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.Div.apply(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.Pow.apply(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.MatMul.apply(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.Neg.apply(self)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.GetItem.apply(self, index=index)
+
+    # comparisons give plain boolean arrays: they have no gradient
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < _data(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= _data(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > _data(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= _data(other)
+
+    # --- methods ----------------------------------------------------------------------------
+    def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Sum over ``axis`` (all axes if None).
+
+        >>> Tensor([[1.0, 2.0], [3.0, 4.0]]).sum(axis=0).numpy()
+        array([4., 6.])
+        """
+        return ops.Sum.apply(self, axis=_axes(axis), keepdims=keepdims)
+
+    def mean(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Average over ``axis`` (all axes if None).
+
+        >>> Tensor([[1.0, 3.0]]).mean(axis=1).numpy()
+        array([2.])
+        """
+        axes = _axes(axis)
+        count = self.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
+        return self.sum(axes, keepdims) / max(count, 1)
+
+    def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Largest value over ``axis``; ties share the gradient equally.
+
+        >>> Tensor([[1.0, 5.0], [7.0, 2.0]]).max(axis=1).numpy()
+        array([5., 7.])
+        """
+        return ops.Max.apply(self, axis=_axes(axis), keepdims=keepdims)
+
+    def min(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
+        """Smallest value over ``axis``: ``-max(-x)``.
+
+        >>> Tensor([[1.0, 5.0], [7.0, 2.0]]).min(axis=1).numpy()
+        array([1., 2.])
+        """
+        return -(-self).max(axis, keepdims)
+
+    def exp(self) -> Tensor:
+        """e ** x."""
+        return ops.Exp.apply(self)
+
+    def log(self) -> Tensor:
+        """Natural logarithm."""
+        return ops.Log.apply(self)
+
+    def sqrt(self) -> Tensor:
+        """Square root."""
+        return ops.Sqrt.apply(self)
+
+    def abs(self) -> Tensor:
+        """Absolute value (gradient sign(x), 0 at 0)."""
+        return ops.Abs.apply(self)
+
+    def tanh(self) -> Tensor:
+        """Hyperbolic tangent."""
+        return ops.Tanh.apply(self)
+
+    def sigmoid(self) -> Tensor:
+        """1 / (1 + e^-x), computed without overflow."""
+        return ops.Sigmoid.apply(self)
+
+    def relu(self) -> Tensor:
+        """max(x, 0)."""
+        return ops.ReLU.apply(self)
+
+    def clip(self, lo: float | None, hi: float | None) -> Tensor:
+        """Values limited to [lo, hi]; the gradient is zero where a limit applies.
+
+        >>> Tensor([-2.0, 0.5, 3.0]).clip(-1, 1).numpy()
+        array([-1. ,  0.5,  1. ])
+        """
+        return ops.Clip.apply(self, lo=lo, hi=hi)
+
+    def reshape(self, *shape: int | Sequence[int]) -> Tensor:
+        """The same values in a new shape (``-1`` infers one axis).
+
+        >>> Tensor([1.0, 2.0, 3.0, 4.0]).reshape(2, 2).shape
+        (2, 2)
+        """
+        if len(shape) == 1 and not isinstance(shape[0], int | np.integer):
+            shape = tuple(shape[0])
+        return ops.Reshape.apply(self, shape=shape)
+
+    def transpose(self, *axes: int | Sequence[int]) -> Tensor:
+        """Permute the axes (reverse them when none are given), as ``np.transpose``."""
+        if len(axes) == 1 and not isinstance(axes[0], int | np.integer):
+            axes = tuple(axes[0])
+        return ops.Transpose.apply(self, axes=axes or None)
+
+    @property
+    def T(self) -> Tensor:
+        """The axes reversed."""
+        return ops.Transpose.apply(self, axes=None)
+
+    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+        """A broadcast view of ``shape``; its gradient is summed back."""
+        return ops.BroadcastTo.apply(self, shape=tuple(shape))
+
+    def astype(self, dtype: DTypeLike) -> Tensor:
+        """The values converted to ``dtype``; the gradient is converted back."""
+        return ops.Cast.apply(self, dtype=np.dtype(dtype))
+
+
+class Op:
+    """One differentiable primitive: ``forward`` on arrays, ``backward`` on Tensors.
+
+    Subclasses set their settings as keyword arguments of ``apply`` (they become
+    attributes), read their inputs as ``self.inputs`` in ``backward`` and return
+    one gradient Tensor (or None: no gradient needed) per input. The engine sums a
+    broadcast gradient back to the input's shape and dtype.
+    """
+
+    inputs: tuple[Tensor, ...] | None
+    output: Callable[[], Tensor | None]
+
+    def forward(self, *xs: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, gy: Tensor) -> Tensor | None | tuple[Tensor | None, ...]:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **settings: Any) -> Tensor:
+        op = cls.__new__(cls)
+        if settings:
+            op.__dict__.update(settings)
+        inputs = _operands(args)
+        y = op.forward(*[x.data for x in inputs])
+        out = Tensor.__new__(Tensor)
+        out.data, out.grad, out.name = y, None, None
+        if _grad_enabled and any(x.requires_grad for x in inputs):
+            out.requires_grad, out.creator = True, op
+            op.inputs = inputs
+            op.output = weakref.ref(out)
+        else:
+            out.requires_grad, out.creator = False, None
+        return out
+
+    def free(self) -> None:
+        """Drop the inputs and saved buffers; a later backward through here is an error."""
+        self.__dict__.clear()
+        self.inputs = None
+
+    def __repr__(self) -> str:
+        return type(self).__name__
+
+
+def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
+    """Wrap non-Tensor operands as constants; a Python scalar takes its partner's dtype."""
+    for a in args:
+        if not isinstance(a, Tensor):
+            break
+    else:
+        return args
+    like = next((a.dtype for a in args if isinstance(a, Tensor)), None)
+    out = []
+    for a in args:
+        if isinstance(a, Tensor):
+            out.append(a)
+        elif like is not None and isinstance(a, int | float) and not isinstance(a, bool):
+            # why: NEP 50 — a Python scalar must not upcast float32 (np.asarray(2.0) is float64)
+            out.append(Tensor(np.asarray(a, dtype=np.result_type(like, a))))
+        else:
+            out.append(Tensor(a))
+    return tuple(out)
+
+
+def _data(x: Any) -> Any:
+    return x.data if isinstance(x, Tensor) else x
+
+
+def _axes(axis: int | Sequence[int] | None) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    return (axis,) if isinstance(axis, int | np.integer) else tuple(axis)
+
+
+# --- the topological sort: one, iterative, shared by backward, nn.Graph and viz -------------
+def toposort(roots: Iterable[Any], parents: Callable[[Any], Iterable[Any]]) -> list[Any]:
+    """Every node reachable from ``roots``, each after all of its parents.
+
+    Iterative depth-first search (no recursion limit), deterministic: parents are
+    visited in the order ``parents`` gives them. Nodes are compared by identity.
+    Raises ``ValueError`` on a cycle.
+    """
+    order: list[Any] = []
+    state: dict[int, bool] = {}  # id -> False while on the stack, True when done
+    for root in roots:
+        if id(root) in state:
+            continue
+        state[id(root)] = False
+        stack = [(root, iter(parents(root)))]
+        while stack:
+            node, pending = stack[-1]
+            for parent in pending:
+                seen = state.get(id(parent))
+                if seen is None:
+                    state[id(parent)] = False
+                    stack.append((parent, iter(parents(parent))))
+                    break
+                if seen is False:
+                    raise ValueError(f"the graph has a cycle through {parent!r}")
+            else:
+                stack.pop()
+                state[id(node)] = True
+                order.append(node)
+    return order
+
+
+def _graph_parents(t: Tensor) -> tuple[Tensor, ...]:
+    op = t.creator
+    if op is None:
+        return ()
+    if op.inputs is None:
+        raise RuntimeError(
+            "this graph was freed by an earlier backward(); call that backward("
+            "retain_graph=True) (or mg.grad(..., retain_graph=True)) to go through it twice"
+        )
+    return tuple(x for x in op.inputs if x.requires_grad)
+
+
+# --- backward ---------------------------------------------------------------------------------
+def _seed_grad(t: Tensor, grad: ArrayLike | None) -> np.ndarray:
+    if grad is None:
+        if t.size != 1:
+            raise ValueError(
+                f"backward() on a tensor of shape {t.shape} needs grad=...; pass "
+                f"grad=np.ones({t.shape}) or call .sum() first"
+            )
+        return np.ones_like(t.data)
+    g = np.array(_data(grad), dtype=t.dtype)  # why: a copy, so .grad never aliases user data
+    if g.shape != t.shape:
+        raise ValueError(
+            f"grad has shape {g.shape} but the tensor has shape {t.shape}; they must match"
+        )
+    return g
+
+
+def _sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+    """Sum a broadcast gradient back to ``shape``."""
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
+    )
+    if axes:
+        g = g.sum(axes, keepdims=True)
+    return g.reshape(shape) if g.shape != shape else g
+
+
+def _backprop(
+    roots: list[Tensor],
+    seeds: list[np.ndarray | Tensor],
+    retain_graph: bool,
+    create_graph: bool,
+    targets: Sequence[Tensor] | None = None,
+) -> list[Tensor | None]:
+    """Run every recorded backward once, in reverse topological order.
+
+    With ``targets`` None the gradients accumulate into the leaves' ``.grad``;
+    otherwise the gradients of ``targets`` are returned and ``.grad`` is untouched.
+    """
+    order = toposort(roots, _graph_parents)
+    grads: dict[int, Tensor] = {}
+    for root, seed in zip(roots, seeds, strict=True):
+        seed = seed if isinstance(seed, Tensor) else Tensor(seed)
+        grads[id(root)] = grads[id(root)] + seed if id(root) in grads else seed
+    wanted = {id(t): i for i, t in enumerate(targets)} if targets is not None else None
+    found: list[Tensor | None] = [None] * len(targets or ())
+    handed: set[int] = set()
+    with _GradMode(create_graph):
+        for node in reversed(order):
+            g = grads.pop(id(node), None)
+            if g is None:
+                continue
+            if wanted is not None and id(node) in wanted:
+                found[wanted[id(node)]] = g
+            op = node.creator
+            if op is None:
+                if wanted is None:
+                    _accumulate(node, g.data, handed)
+                continue
+            gxs = op.backward(g)
+            if not isinstance(gxs, tuple):
+                gxs = (gxs,)
+            for x, gx in zip(op.inputs, gxs, strict=True):
+                if gx is None or not x.requires_grad:
+                    continue
+                if gx.shape != x.shape:
+                    gx = _sum_to(gx, x.shape)
+                if gx.dtype != x.dtype:
+                    gx = gx.astype(x.dtype)
+                old = grads.get(id(x))
+                grads[id(x)] = gx if old is None else old + gx
+            if not retain_graph:
+                op.free()
+    return found
+
+
+def _accumulate(leaf: Tensor, g: np.ndarray, handed: set[int]) -> None:
+    if leaf.grad is not None:
+        leaf.grad = leaf.grad + g
+    elif g.flags.owndata and g.flags.writeable and id(g) not in handed:
+        leaf.grad = g
+    else:  # why: a view or an array given to another leaf too must not alias its .grad
+        leaf.grad = g.copy()
+    handed.add(id(leaf.grad))
+
+
+def grad(
+    outputs: Tensor | Sequence[Tensor],
+    inputs: Tensor | Sequence[Tensor],
+    grad_outputs: ArrayLike | Tensor | Sequence[Any] | None = None,
+    create_graph: bool = False,
+    retain_graph: bool | None = None,
+) -> list[Tensor]:
+    """Gradients of ``outputs`` w.r.t. ``inputs``, returned, not accumulated into ``.grad``.
+
+    With ``create_graph=True`` the backward pass is itself recorded, so the results
+    can be differentiated again (second and higher derivatives).
+
+    >>> x = Tensor(3.0, requires_grad=True)
+    >>> (dx,) = grad(x**3, [x], create_graph=True)
+    >>> (ddx,) = grad(dx, [x])
+    >>> float(dx.data), float(ddx.data)
+    (27.0, 18.0)
+    """
+    single = isinstance(outputs, Tensor)
+    outputs = [outputs] if single else list(outputs)
+    inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+    if grad_outputs is None:
+        grad_outputs = [None] * len(outputs)
+    elif single:
+        grad_outputs = [grad_outputs]
+    if len(grad_outputs) != len(outputs):
+        raise ValueError(
+            f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; pass one each"
+        )
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            raise TypeError(f"inputs must be Tensors, got {type(x).__name__}")
+    roots, seeds = [], []
+    for y, gy in zip(outputs, grad_outputs, strict=True):
+        if not y.requires_grad:
+            continue  # why: it does not depend on any input; its gradient is zero
+        roots.append(y)
+        seeds.append(gy if isinstance(gy, Tensor) else _seed_grad(y, gy))
+    keep = create_graph if retain_graph is None else retain_graph
+    found = _backprop(roots, seeds, keep, create_graph, targets=inputs) if roots else []
+    found = found or [None] * len(inputs)
+    zeros = [Tensor(np.zeros_like(x.data)) for x in inputs]
+    return [g if g is not None else z for g, z in zip(found, zeros, strict=True)]
+
+
+from minigrad import ops  # noqa: E402  (ops subclass Op, defined above)
+
+__all__ = ["Tensor", "Op", "grad", "no_grad", "enable_grad", "is_grad_enabled", "toposort"]

@@ -1,0 +1,173 @@
+"""Hypothesis strategies and helpers for property-testing gradients (yours and minigrad's).
+
+Requires Hypothesis (``pip install hypothesis``), which the core does not.
+
+A typical property test of your own op or layer::
+
+    from hypothesis import given
+    from minigrad.testing import arrays, assert_grads_match
+
+    @given(arrays(shape=(3, 4)))
+    def test_my_op(x):
+        assert_grads_match(lambda t: my_op(t), x)
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from numpy.typing import ArrayLike, DTypeLike
+
+from minigrad.gradcheck import GradcheckError, _as_float64, _compare, numerical_grad
+from minigrad.tensor import Tensor
+
+__all__ = [
+    "arrays",
+    "shapes",
+    "broadcastable_shapes",
+    "axes",
+    "assert_grads_match",
+]
+
+
+def shapes(min_dims: int = 0, max_dims: int = 3, min_side: int = 1, max_side: int = 4) -> Any:
+    """Array shapes, including 0-d and size-1 axes.
+
+    >>> from hypothesis import given
+    >>> @given(shapes())
+    ... def check(shape):
+    ...     assert len(shape) <= 3 and all(1 <= n <= 4 for n in shape)
+    >>> check()
+    """
+    return hnp.array_shapes(
+        min_dims=min_dims, max_dims=max_dims, min_side=min_side, max_side=max_side
+    )
+
+
+def arrays(
+    shape: Sequence[int] | Any | None = None,
+    dtype: DTypeLike = np.float64,
+    min_value: float = -10.0,
+    max_value: float = 10.0,
+    *,
+    avoid: Sequence[float] = (),
+    margin: float = 1e-2,
+    spaced: float | None = None,
+) -> Any:
+    """Float arrays with finite values in [min_value, max_value].
+
+    ``shape`` is a shape, a strategy of shapes, or None for a random shape (0 to 3
+    axes, sides 1 to 4). Keep values out of an op's kinks with ``avoid`` (points to
+    stay at least ``margin`` away from, e.g. ``avoid=[0]`` for relu). ``spaced=d``
+    draws distinct values on a grid of step ``d``, so no two values are within ``d``
+    (e.g. for ``max``, whose gradient jumps at ties).
+
+    >>> from hypothesis import given
+    >>> @given(arrays(shape=(2, 3), min_value=0.1, max_value=1.0))
+    ... def check(x):
+    ...     assert x.shape == (2, 3) and x.dtype == np.float64 and (x >= 0.1).all()
+    >>> check()
+    """
+    dtype = np.dtype(dtype)
+    shape = shapes() if shape is None else shape
+    if spaced is not None:
+        lo, hi = int(np.ceil(min_value / spaced)), int(np.floor(max_value / spaced))
+        ints = hnp.arrays(np.int64, shape, elements=st.integers(lo, hi), unique=True)
+        return ints.map(lambda a: np.asarray(a * spaced, dtype=dtype))
+    elements = st.floats(
+        min_value, max_value, allow_nan=False, allow_infinity=False, width=8 * dtype.itemsize
+    )
+    if avoid:
+        points = tuple(avoid)
+        elements = elements.filter(lambda v: all(abs(v - p) >= margin for p in points))
+    return hnp.arrays(dtype, shape, elements=elements)
+
+
+def broadcastable_shapes(
+    n: int = 2, min_dims: int = 0, max_dims: int = 3, max_side: int = 4
+) -> Any:
+    """Tuples of ``n`` shapes that broadcast together (size-1 and missing axes included).
+
+    >>> from hypothesis import given
+    >>> @given(broadcastable_shapes(2))
+    ... def check(pair):
+    ...     np.broadcast_shapes(*pair)  # raises if they did not broadcast
+    >>> check()
+    """
+    return hnp.mutually_broadcastable_shapes(
+        num_shapes=n, min_dims=min_dims, max_dims=max_dims, max_side=max_side
+    ).map(lambda s: s.input_shapes)
+
+
+def axes(ndim: int, allow_none: bool = True) -> Any:
+    """A valid ``axis`` argument for an array of ``ndim`` axes: None, an int or a tuple.
+
+    >>> from hypothesis import given
+    >>> @given(axes(2))
+    ... def check(axis):
+    ...     np.zeros((2, 3)).sum(axis=axis)  # raises on an invalid axis
+    >>> check()
+    """
+    options = [hnp.valid_tuple_axes(ndim)]
+    if ndim > 0:
+        options.append(st.integers(-ndim, ndim - 1))
+    if allow_none:
+        options.append(st.none())
+    return st.one_of(*options)
+
+
+def _upstream(y: np.ndarray, seed_from: Sequence[np.ndarray]) -> np.ndarray:
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(x).tobytes() for x in seed_from))
+    rng = np.random.default_rng(int.from_bytes(digest.digest()[:8], "little"))
+    return rng.uniform(-1.0, 1.0, size=y.shape)
+
+
+def assert_grads_match(
+    f: Callable[..., Tensor],
+    *inputs: ArrayLike,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    eps: float = 1e-6,
+) -> None:
+    """Backprop of ``f`` equals central differences under a random upstream gradient.
+
+    ``f`` gets the float inputs as float64 Tensors that require grad (other inputs as
+    constants) and may return a Tensor of any shape. The upstream gradient is drawn
+    from a generator seeded by the inputs, so a failure reproduces. Also checks that
+    every gradient has its input's shape and dtype. Raises ``AssertionError`` with
+    the gradcheck report.
+
+    >>> assert_grads_match(lambda x: x.exp() * 3, np.array([0.5, -1.0]))
+    """
+    xs = [_as_float64(x) for x in inputs]
+    checked = [x.dtype.kind == "f" for x in xs]
+    tensors = [Tensor(x.copy(), requires_grad=c) for x, c in zip(xs, checked, strict=True)]
+    y = f(*tensors)
+    if not isinstance(y, Tensor):
+        raise AssertionError(f"f must return a Tensor, got {type(y).__name__}")
+    gy = _upstream(y.data, xs)
+    if y.requires_grad:
+        y.backward(gy)
+
+    def contracted(*ts: Tensor) -> Tensor:
+        return (f(*ts) * gy).sum()
+
+    numeric = numerical_grad(contracted, *xs, eps=eps)
+    for i, (t, num) in enumerate(zip(tensors, numeric, strict=True)):
+        if not checked[i]:
+            continue
+        back = t.grad if t.grad is not None else np.zeros_like(num)
+        if back.shape != t.shape or back.dtype != t.dtype:
+            raise AssertionError(
+                f"input {i}: gradient has shape {back.shape} and dtype {back.dtype}, the input "
+                f"{t.shape} and {t.dtype}"
+            )
+        try:
+            _compare(i, back, num, atol, rtol)
+        except GradcheckError as err:
+            raise AssertionError(str(err)) from None

@@ -1,0 +1,381 @@
+"""The op table: one Case per public op, method and function of the Tensor API.
+
+Each Case draws its inputs (arrays in the op's smooth domain, plus settings such as
+an axis) and knows the NumPy reference. test_ops.py checks every property on every row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigrad as mg
+import minigrad.functional as F
+from minigrad.testing import arrays, axes, broadcastable_shapes, shapes
+
+Inputs = Any  # a strategy of (tuple of arrays, dict of settings)
+
+
+@dataclass
+class Case:
+    name: str
+    fn: Callable[..., Any]  # on Tensors
+    ref: Callable[..., Any]  # on arrays
+    inputs: Inputs = None
+    arity: int = 1
+    low: float = -3.0
+    high: float = 3.0
+    avoid: tuple[float, ...] = ()
+    spaced: float | None = None
+    second_order: bool = True
+    extra: dict = field(default_factory=dict)
+
+    def draw(self) -> Inputs:
+        """A strategy of (arrays, settings) for this case."""
+        if self.inputs is not None:
+            return self.inputs
+        return _elementwise(self.arity, self.low, self.high, self.avoid, self.spaced)
+
+
+def _elementwise(
+    arity: int, low: float = -3.0, high: float = 3.0, avoid: tuple = (), spaced: float | None = None
+) -> Inputs:
+    """``arity`` arrays of mutually broadcastable shapes."""
+    element = dict(min_value=low, max_value=high, avoid=avoid, spaced=spaced)
+    return (
+        broadcastable_shapes(arity)
+        .flatmap(lambda ss: st.tuples(*[arrays(s, **element) for s in ss]))
+        .map(lambda xs: (xs, {}))
+    )
+
+
+def _never_tied() -> Inputs:
+    """Two broadcastable arrays, on interleaved grids, so no pair of values is tied."""
+    return (
+        broadcastable_shapes(2)
+        .flatmap(lambda ss: st.tuples(arrays(ss[0], spaced=1 / 8), arrays(ss[1], spaced=1 / 8)))
+        .map(lambda ab: ((ab[0], ab[1] + 1 / 16), {}))
+    )
+
+
+def _reflected(inputs: Inputs) -> Inputs:
+    """Move the first array into the settings: it becomes a NumPy constant on the left."""
+    return inputs.map(lambda d: (d[0][1:], {**d[1], "left": d[0][0]}))
+
+
+def _with_axes(low: float = -3.0, high: float = 3.0, spaced: float | None = None) -> Inputs:
+    """One array and a valid (axis, keepdims)."""
+
+    def build(shape):
+        return st.tuples(
+            arrays(shape, min_value=low, max_value=high, spaced=spaced).map(lambda x: (x,)),
+            st.fixed_dictionaries({"axis": axes(len(shape)), "keepdims": st.booleans()}),
+        )
+
+    return shapes().flatmap(build)
+
+
+def _matmul_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+        kind = draw(st.sampled_from(["2d", "vec-mat", "mat-vec", "vec-vec", "batched"]))
+        if kind == "2d":
+            a, b = (n, k), (k, m)
+        elif kind == "vec-mat":
+            a, b = (k,), draw(st.sampled_from([(k, m), (2, k, m)]))
+        elif kind == "mat-vec":
+            a, b = draw(st.sampled_from([(n, k), (2, n, k)])), (k,)
+        elif kind == "vec-vec":
+            a, b = (k,), (k,)
+        else:
+            batch_a, batch_b = draw(broadcastable_shapes(2, min_dims=1, max_dims=2, max_side=3))
+            a, b = batch_a + (n, k), batch_b + (k, m)
+        return (
+            draw(arrays(a, min_value=-3, max_value=3)),
+            draw(arrays(b, min_value=-3, max_value=3)),
+        ), {}
+
+    return build()
+
+
+def _reshape_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        x = draw(arrays(min_value=-3, max_value=3))
+        flat = x.size
+        divisors = [d for d in range(1, flat + 1) if flat % d == 0]
+        d = draw(st.sampled_from(divisors))
+        shape = draw(st.sampled_from([(d, flat // d), (flat,), (-1, d), (1, flat, 1)]))
+        return (x,), {"shape": shape}
+
+    return build()
+
+
+def _transpose_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        x = draw(arrays(min_value=-3, max_value=3))
+        perm = draw(st.permutations(range(x.ndim))) if x.ndim else []
+        return (x,), {"axes": tuple(perm) or None}
+
+    return build()
+
+
+def _getitem_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        x = draw(arrays(shapes(min_dims=1), min_value=-3, max_value=3))
+        kind = draw(st.sampled_from(["basic", "ints", "mask", "int"]))
+        if kind == "basic":
+            index = draw(hnp.basic_indices(x.shape, allow_newaxis=True))
+        elif kind == "ints":  # repeated integer indices accumulate their gradients
+            index = np.array(
+                draw(st.lists(st.integers(-x.shape[0], x.shape[0] - 1), min_size=1, max_size=6))
+            )
+        elif kind == "mask":
+            index = draw(hnp.arrays(bool, x.shape))
+        else:
+            index = draw(st.integers(-x.shape[0], x.shape[0] - 1))
+        return (x,), {"index": index}
+
+    return build()
+
+
+def _concat_inputs(new_axis: bool) -> Inputs:
+    @st.composite
+    def build(draw):
+        base = draw(shapes(min_dims=0 if new_axis else 1))
+        count = draw(st.integers(1, 3))
+        ndim = len(base) + (1 if new_axis else 0)
+        axis = draw(st.integers(-ndim, ndim - 1))
+        xs = []
+        for _ in range(count):
+            shape = list(base)
+            if not new_axis:
+                shape[axis] = draw(st.integers(1, 3))
+            xs.append(draw(arrays(tuple(shape), min_value=-3, max_value=3)))
+        return tuple(xs), {"axis": axis}
+
+    return build()
+
+
+def _where_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        sa, sb, sc = draw(broadcastable_shapes(3))
+        return (
+            (
+                draw(arrays(sa, min_value=-3, max_value=3)),
+                draw(arrays(sb, min_value=-3, max_value=3)),
+            ),
+            {"cond": draw(hnp.arrays(bool, sc))},
+        )
+
+    return build()
+
+
+def _clip_inputs() -> Inputs:
+    edges = [-1.0, 1.0]
+    return arrays(min_value=-3, max_value=3, avoid=edges, margin=1e-2).map(
+        lambda x: ((x,), {"lo": -1.0, "hi": 1.0})
+    )
+
+
+def _cross_entropy_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        n, c = draw(st.integers(1, 4)), draw(st.integers(2, 5))
+        x = draw(arrays((n, c), min_value=-5, max_value=5))
+        if draw(st.booleans()):
+            t = draw(hnp.arrays(np.int64, (n,), elements=st.integers(0, c - 1)))
+        else:
+            t = draw(arrays((n, c), min_value=0.0, max_value=1.0))
+        return (x, t), {}
+
+    return build()
+
+
+def _np_cross_entropy(x, t):
+    z = x - x.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    if t.ndim == 1:
+        return -logp[np.arange(len(t)), t].mean()
+    return -(t * logp).sum() / x.shape[0]
+
+
+def _np_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_broadcast_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        x = draw(arrays(min_value=-3, max_value=3))
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+        target = tuple(lead) + tuple(n if n != 1 else draw(st.integers(1, 3)) for n in x.shape)
+        return (x,), {"shape": target}
+
+    return build()
+
+
+CASES = [
+    # arithmetic (operators), with broadcasting
+    Case("add", lambda a, b: a + b, np.add, arity=2),
+    Case(
+        "radd",
+        lambda b, left: left + b,
+        lambda b, left: left + b,
+        inputs=_reflected(_elementwise(2)),
+    ),
+    Case("sub", lambda a, b: a - b, np.subtract, arity=2),
+    Case(
+        "rsub",
+        lambda b, left: left - b,
+        lambda b, left: left - b,
+        inputs=_reflected(_elementwise(2)),
+    ),
+    Case("mul", lambda a, b: a * b, np.multiply, arity=2),
+    Case(
+        "rmul",
+        lambda b, left: left * b,
+        lambda b, left: left * b,
+        inputs=_reflected(_elementwise(2)),
+    ),
+    Case("truediv", lambda a, b: a / b, np.divide, arity=2, low=0.5, high=3.0),
+    Case(
+        "rtruediv",
+        lambda b, left: left / b,
+        lambda b, left: left / b,
+        inputs=_reflected(_elementwise(2, low=0.5, high=3.0)),
+    ),
+    Case("rtruediv_scalar", lambda a: 2.0 / a, lambda a: 2.0 / a, low=0.5, high=3.0),
+    Case("neg", lambda a: -a, np.negative),
+    Case("pow", lambda a, b: a**b, np.power, arity=2, low=0.5, high=2.0),
+    Case("pow_scalar", lambda a: a**3, lambda a: a**3),
+    Case("rpow", lambda a: 2.0**a, lambda a: 2.0**a),
+    Case("matmul", lambda a, b: a @ b, np.matmul, inputs=_matmul_inputs()),
+    Case(
+        "rmatmul",
+        lambda b, left: left @ b,
+        lambda b, left: left @ b,
+        inputs=_reflected(_matmul_inputs()),
+    ),
+    Case("matmul_function", lambda a, b: mg.matmul(a, b), np.matmul, inputs=_matmul_inputs()),
+    # reductions
+    Case("sum", lambda x, **k: x.sum(**k), lambda x, **k: np.sum(x, **k), inputs=_with_axes()),
+    Case("mean", lambda x, **k: x.mean(**k), lambda x, **k: np.mean(x, **k), inputs=_with_axes()),
+    Case(
+        "max",
+        lambda x, **k: x.max(**k),
+        lambda x, **k: np.max(x, **k),
+        inputs=_with_axes(spaced=1 / 16),
+    ),
+    Case(
+        "min",
+        lambda x, **k: x.min(**k),
+        lambda x, **k: np.min(x, **k),
+        inputs=_with_axes(spaced=1 / 16),
+    ),
+    # elementwise
+    Case("exp", lambda x: x.exp(), np.exp),
+    Case("log", lambda x: x.log(), np.log, low=0.1, high=5.0),
+    Case("sqrt", lambda x: x.sqrt(), np.sqrt, low=0.1, high=5.0),
+    Case("abs", lambda x: x.abs(), np.abs, avoid=(0.0,)),
+    Case("tanh", lambda x: x.tanh(), np.tanh),
+    Case("sigmoid", lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x)), low=-8, high=8),
+    Case("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), avoid=(0.0,)),
+    Case(
+        "clip",
+        lambda x, **k: x.clip(**k),
+        lambda x, **k: np.clip(x, k["lo"], k["hi"]),
+        inputs=_clip_inputs(),
+    ),
+    # float64 -> float64 here: the numerical check needs float64; float32 casts are
+    # covered by test_grads_keep_shape_and_dtype, which feeds float32 inputs
+    Case("astype", lambda x: x.astype(np.float64) * x, lambda x: x.astype(np.float64) * x),
+    # shapes and indexing
+    Case(
+        "reshape",
+        lambda x, **k: x.reshape(k["shape"]),
+        lambda x, **k: x.reshape(k["shape"]),
+        inputs=_reshape_inputs(),
+    ),
+    Case(
+        "transpose",
+        lambda x, **k: x.transpose(*(k["axes"] or ())),
+        lambda x, **k: np.transpose(x, k["axes"]),
+        inputs=_transpose_inputs(),
+    ),
+    Case("T", lambda x: x.T, lambda x: x.T),
+    Case(
+        "broadcast_to",
+        lambda x, **k: x.broadcast_to(k["shape"]),
+        lambda x, **k: np.broadcast_to(x, k["shape"]),
+        inputs=_np_broadcast_inputs(),
+    ),
+    Case(
+        "getitem",
+        lambda x, **k: x[k["index"]],
+        lambda x, **k: x[k["index"]],
+        inputs=_getitem_inputs(),
+    ),
+    # functions of several tensors
+    Case(
+        "concatenate",
+        lambda *xs, **k: mg.concatenate(xs, **k),
+        lambda *xs, **k: np.concatenate(xs, **k),
+        inputs=_concat_inputs(False),
+    ),
+    Case(
+        "stack",
+        lambda *xs, **k: mg.stack(xs, **k),
+        lambda *xs, **k: np.stack(xs, **k),
+        inputs=_concat_inputs(True),
+    ),
+    Case(
+        "where",
+        lambda a, b, **k: mg.where(k["cond"], a, b),
+        lambda a, b, **k: np.where(k["cond"], a, b),
+        inputs=_where_inputs(),
+    ),
+    Case("maximum", mg.maximum, np.maximum, inputs=_never_tied()),
+    Case("minimum", mg.minimum, np.minimum, inputs=_never_tied()),
+    # compositions and the fused loss
+    Case("softmax", lambda x: F.softmax(x.reshape(1, -1)), lambda x: _np_softmax(x.reshape(1, -1))),
+    Case(
+        "log_softmax",
+        lambda x: F.log_softmax(x.reshape(1, -1)),
+        lambda x: np.log(_np_softmax(x.reshape(1, -1))),
+    ),
+    Case(
+        "softmax_cross_entropy",
+        F.softmax_cross_entropy,
+        _np_cross_entropy,
+        inputs=_cross_entropy_inputs(),
+    ),
+    Case("mse", F.mse, lambda x, t: np.mean((x - t) ** 2), arity=2),
+]
+
+# Public Tensor members that are not ops: they need no row in the table.
+NOT_OPS = {
+    "backward",
+    "data",
+    "detach",
+    "dtype",
+    "grad",
+    "item",
+    "ndim",
+    "numpy",
+    "requires_grad",
+    "shape",
+    "size",
+    "creator",
+    "name",
+}
