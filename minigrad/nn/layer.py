@@ -1,0 +1,278 @@
+"""Layer, Parameter and Sequential: reusable blocks that own named parameters.
+
+A subclass writes ``forward``; assigning a ``Parameter`` or a ``Layer`` to an
+attribute registers it, in assignment order, so ``named_parameters()`` finds every
+parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from minigrad.tensor import Tensor
+
+
+class Parameter(Tensor):
+    """A float Tensor with ``requires_grad=True``: what layers learn.
+
+    >>> Parameter(np.zeros(3)).requires_grad
+    True
+    """
+
+    __slots__ = ()
+
+    def __init__(self, data: ArrayLike) -> None:
+        super().__init__(data, requires_grad=True)
+
+
+class Symbolic:
+    """Base of ``nn.Input``'s nodes: calling a layer on one builds a graph instead of running."""
+
+    __slots__ = ()
+
+    def _call_layer(self, layer: Layer, args: tuple, kwargs: dict) -> Any:
+        raise NotImplementedError
+
+
+class Layer:
+    """Base class of every layer and network.
+
+    >>> class Scale(Layer):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.k = Parameter(np.array([2.0]))
+    ...     def forward(self, x):
+    ...         return x * self.k
+    >>> Scale()(Tensor([1.0, 3.0])).numpy()
+    array([2., 6.])
+    >>> [name for name, _ in Scale().named_parameters()]
+    ['k']
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_members", {})  # name -> Parameter | Layer, in order
+        object.__setattr__(self, "_buffers", {})  # name -> ndarray (state, not learned)
+        self.training = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        members = self.__dict__.get("_members")
+        if members is None:
+            raise AttributeError(
+                f"{type(self).__name__}.__init__ must call super().__init__() before "
+                f"assigning attributes (assigning {name!r})"
+            )
+        members.pop(name, None)
+        if isinstance(value, Parameter | Layer):
+            self._buffers.pop(name, None)
+            members[name] = value
+        object.__setattr__(self, name, value)
+
+    def register_buffer(self, name: str, value: ArrayLike) -> None:
+        """Keep ``value`` as state: saved in ``state_dict()``, converted by ``astype``.
+
+        Later assignments to ``self.<name>`` (arrays) keep it a buffer.
+        """
+        self.__setattr__(name, np.asarray(value))
+        self._buffers[name] = None  # why: the value lives in __dict__; this marks the name
+
+    # --- running ---------------------------------------------------------------------------
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must define forward(...)")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        for a in args:
+            if isinstance(a, Symbolic):
+                return a._call_layer(self, args, kwargs)
+        return self.forward(*args, **kwargs)
+
+    # --- what it owns ----------------------------------------------------------------------
+    def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
+        """This layer and every sub-layer (each once), with dotted names; this one is ``""``."""
+        seen: set[int] = set()
+        stack = [(prefix, self)]
+        while stack:
+            name, layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            yield name, layer
+            subs = [(k, v) for k, v in layer._members.items() if isinstance(v, Layer)]
+            stack.extend((f"{name}.{k}" if name else k, v) for k, v in reversed(subs))
+
+    def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
+        """Every parameter with its dotted name, in assignment order; shared ones once."""
+        seen: set[int] = set()
+        for name, p in self._walk(Parameter):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield name, p
+
+    def parameters(self) -> list[Parameter]:
+        """Every parameter, in the order of ``named_parameters()``."""
+        return [p for _, p in self.named_parameters()]
+
+    def named_buffers(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer (running statistics and the like) with its dotted name."""
+        for prefix, layer in self.named_layers():
+            for name in layer._buffers:
+                yield (f"{prefix}.{name}" if prefix else name), getattr(layer, name)
+
+    def _walk(self, kind: type, prefix: str = "") -> Iterator[tuple[str, Any]]:
+        seen: set[int] = set()
+        stack: list[tuple[str, Layer]] = [(prefix, self)]
+        while stack:
+            base, layer = stack.pop()
+            if id(layer) in seen:
+                continue
+            seen.add(id(layer))
+            subs = []
+            for name, member in layer._members.items():
+                full = f"{base}.{name}" if base else name
+                if isinstance(member, kind):
+                    yield full, member
+                elif isinstance(member, Layer):
+                    subs.append((full, member))
+            stack.extend(reversed(subs))
+
+    def zero_grad(self) -> None:
+        """Forget every parameter's gradient (``.grad = None``)."""
+        for p in self.parameters():
+            p.grad = None
+
+    # --- modes and dtype -------------------------------------------------------------------
+    def train(self, mode: bool = True) -> Layer:
+        """Training mode for this layer and every sub-layer; returns self."""
+        for _, layer in self.named_layers():
+            object.__setattr__(layer, "training", mode)
+        return self
+
+    def eval(self) -> Layer:
+        """Evaluation mode (dropout off, running statistics used); returns self."""
+        return self.train(False)
+
+    def astype(self, dtype: DTypeLike) -> Layer:
+        """Convert every parameter and float buffer to ``dtype`` in place; returns self."""
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"astype needs a float dtype such as np.float32, got {dtype}")
+        for p in self.parameters():
+            p.data = p.data.astype(dtype)
+            p.grad = None if p.grad is None else p.grad.astype(dtype)
+        for _, layer in self.named_layers():
+            for name in layer._buffers:
+                value = getattr(layer, name)
+                if value.dtype.kind == "f":
+                    object.__setattr__(layer, name, value.astype(dtype))
+        return self
+
+    # --- state -----------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Name -> copy of every parameter and buffer."""
+        state = {name: p.data.copy() for name, p in self.named_parameters()}
+        state.update((name, np.array(b, copy=True)) for name, b in self.named_buffers())
+        return state
+
+    def load_state_dict(self, state: dict[str, ArrayLike]) -> None:
+        """Copy values into the parameters and buffers, cast to each one's dtype.
+
+        All or nothing: every missing, unexpected or mis-shaped entry is reported in one
+        ``ValueError`` and nothing is changed.
+        """
+        targets: dict[str, tuple[Layer | None, Any]] = {}
+        for name, p in self.named_parameters():
+            targets[name] = (None, p)
+        for prefix, layer in self.named_layers():
+            for b in layer._buffers:
+                targets[f"{prefix}.{b}" if prefix else b] = (layer, b)
+        problems = []
+        values = {}
+        for name in state:
+            if name not in targets:
+                problems.append(f"unexpected key {name!r}")
+        for name, (layer, target) in targets.items():
+            if name not in state:
+                problems.append(f"missing key {name!r}")
+                continue
+            current = target.data if layer is None else getattr(layer, target)
+            value = np.asarray(state[name].data if isinstance(state[name], Tensor) else state[name])
+            if value.dtype.kind not in "biuf":
+                problems.append(f"{name!r}: dtype {value.dtype} is not numeric")
+            elif value.shape != current.shape:
+                problems.append(f"{name!r}: expected shape {current.shape}, got {value.shape}")
+            else:
+                values[name] = value
+        if problems:
+            raise ValueError(
+                f"load_state_dict into {type(self).__name__} failed, nothing was changed:\n  "
+                + "\n  ".join(problems)
+            )
+        for name, (layer, target) in targets.items():
+            if layer is None:
+                target.data[...] = values[name]  # why: in place, optimizers keep their refs
+            else:
+                current = getattr(layer, target)
+                object.__setattr__(layer, target, values[name].astype(current.dtype, copy=True))
+
+    # --- display ---------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        """Settings shown between the parentheses of ``repr``."""
+        return ""
+
+    def __repr__(self) -> str:
+        subs = [(k, v) for k, v in self._members.items() if isinstance(v, Layer)]
+        if not subs:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, layer in subs:
+            body = repr(layer).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {body}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Sequential(Layer):
+    """A chain: each layer's output is the next one's input.
+
+    Layers are named by kind and number, as in the book: ``affine1``, ``relu1``, ``affine2``.
+
+    >>> from minigrad import nn
+    >>> net = nn.Sequential(nn.Affine(4, 3), nn.ReLU(), nn.Affine(3, 2))
+    >>> [name for name, _ in net.named_parameters()]
+    ['affine1.W', 'affine1.b', 'affine2.W', 'affine2.b']
+    >>> net(np.ones((5, 4))).shape
+    (5, 2)
+    """
+
+    def __init__(self, *layers: Layer) -> None:
+        super().__init__()
+        counts: dict[str, int] = {}
+        names = []
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(
+                    f"Sequential takes Layers, got {type(layer).__name__}; wrap a function "
+                    f"in a Layer subclass"
+                )
+            kind = type(layer).__name__.lower()
+            counts[kind] = counts.get(kind, 0) + 1
+            names.append(f"{kind}{counts[kind]}")
+            setattr(self, names[-1], layer)
+        object.__setattr__(self, "layers", list(layers))
+
+    def forward(self, x: Any) -> Any:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def __getitem__(self, i: int) -> Layer:
+        return self.layers[i]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
