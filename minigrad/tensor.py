@@ -552,8 +552,8 @@ def grad(
     keep = create_graph if retain_graph is None else retain_graph
     found = _backprop(roots, seeds, keep, create_graph, targets=inputs) if roots else []
     found = found or [None] * len(inputs)
-    zeros = [Tensor(np.zeros_like(x.data)) for x in inputs]
-    return [g if g is not None else z for g, z in zip(found, zeros, strict=True)]
+    return [Tensor(np.zeros_like(x.data)) if g is None else g
+            for g, x in zip(found, inputs, strict=True)]
 
 
 from minigrad import ops  # noqa: E402  (ops subclass Op, defined above)
