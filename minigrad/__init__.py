@@ -7,8 +7,10 @@
 array([2., 4., 6.])
 """
 
+from minigrad import data, optim
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
 from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minigrad.io import load, save
 from minigrad.tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad
 
 __all__ = [
@@ -26,5 +28,9 @@ __all__ = [
     "numerical_grad",
     "gradcheck",
     "GradcheckError",
+    "save",
+    "load",
+    "data",
+    "optim",
 ]
 __version__ = "0.1.0"
