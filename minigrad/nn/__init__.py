@@ -1,5 +1,35 @@
 """Layers, and networks built from them: ``Sequential`` chains and ``Graph`` DAGs."""
 
+from minigrad.nn.graph import Graph, Input, Node
 from minigrad.nn.layer import Layer, Parameter, Sequential
+from minigrad.nn.layers import (
+    Add,
+    Affine,
+    Concat,
+    Flatten,
+    MSELoss,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    SoftmaxWithLoss,
+    Tanh,
+)
 
-__all__ = ["Layer", "Parameter", "Sequential"]
+__all__ = [
+    "Layer",
+    "Parameter",
+    "Sequential",
+    "Affine",
+    "ReLU",
+    "Sigmoid",
+    "Tanh",
+    "Softmax",
+    "Flatten",
+    "SoftmaxWithLoss",
+    "MSELoss",
+    "Add",
+    "Concat",
+    "Input",
+    "Node",
+    "Graph",
+]

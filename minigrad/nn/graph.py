@@ -1,0 +1,475 @@
+"""Whole networks as one DAG: symbolic inputs, layers called on them, and ``Graph``.
+
+Calling a layer on symbolic nodes does not compute anything: it records the call
+and returns a new node that knows its output shape (found by running the layer once
+on a small dummy batch, so a shape that does not fit fails at that very line).
+``Graph(inputs, outputs)`` then sorts the recorded calls with the engine's
+``toposort``, names and registers the layers, and keeps a flat execution plan, so
+calling it on real arrays is one loop over ``(layer, input slots, output slot)``.
+
+>>> from minigrad import nn
+>>> x = nn.Input((4,), name="x")
+>>> h = nn.ReLU()(nn.Affine(4, 3, rng=0)(x))
+>>> net = nn.Graph(x, nn.Affine(3, 2, rng=1)(h))
+>>> [node.name for node in net.nodes]
+['x', 'affine1', 'relu1', 'affine2']
+>>> net(np.ones((5, 4))).shape
+(5, 2)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+from minigrad.nn.layer import Layer, Symbolic
+from minigrad.tensor import Tensor, no_grad, toposort
+
+_BATCH = 2  # the batch size of the dummy run that infers shapes
+
+
+class _Call:
+    """One call of a layer on nodes; its output nodes share it."""
+
+    __slots__ = ("layer", "inputs", "kwargs", "outputs")
+
+    def __init__(self, layer: Layer, inputs: tuple[Node, ...], kwargs: dict[str, Any]) -> None:
+        self.layer = layer
+        self.inputs = inputs
+        self.kwargs = kwargs
+        self.outputs: tuple[Node, ...] | None = None  # set for a layer with several outputs
+
+
+class Node(Symbolic):
+    """A value of a network being built: an ``Input``, or the output of a layer call.
+
+    ``shape`` leaves out the batch axis when ``batched`` (the usual case; a loss is an
+    unbatched scalar with shape ``()``). ``name`` is the one you gave, or the one the
+    first ``Graph`` holding the node gives it (``affine1``; ``affine1#2`` for a
+    shared layer's second call; ``[i]`` marks output i of a layer with several).
+    """
+
+    __slots__ = ("_call", "index", "shape", "dtype", "batched", "name")
+
+    def __init__(
+        self,
+        call: _Call | None,
+        index: int | None,
+        shape: tuple[int, ...],
+        dtype: np.dtype,
+        batched: bool,
+        name: str | None = None,
+    ) -> None:
+        self._call = call
+        self.index = index
+        self.shape = shape
+        self.dtype = dtype
+        self.batched = batched
+        self.name = name
+
+    @property
+    def layer(self) -> Layer | None:
+        """The layer whose call made this node (None for an input)."""
+        return None if self._call is None else self._call.layer
+
+    @property
+    def inputs(self) -> tuple[Node, ...]:
+        """The nodes the layer was called on."""
+        return () if self._call is None else self._call.inputs
+
+    @property
+    def shape_text(self) -> str:
+        """The shape with the batch axis shown as None: ``(None, 50)``."""
+        dims = ("None",) * self.batched + tuple(str(n) for n in self.shape)
+        return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})"
+
+    def _label(self) -> str:
+        if self.name is not None:
+            return self.name
+        return "input" if self._call is None else _layer_label(self._call.layer)
+
+    def __repr__(self) -> str:
+        kind = "input" if self._call is None else type(self._call.layer).__name__
+        name = f"{self.name!r}, " if self.name is not None else ""
+        return f"Node({name}{kind}, {self.shape_text}, {self.dtype})"
+
+    def _call_layer(self, layer: Layer, args: tuple, kwargs: dict) -> Node | tuple[Node, ...]:
+        for i, a in enumerate(args):
+            if not isinstance(a, Node):
+                raise TypeError(
+                    f"{type(layer).__name__} was called on symbolic nodes and a "
+                    f"{type(a).__name__} (argument {i}); in a graph every positional argument "
+                    f"must be a node (make a constant an nn.Input, or pass settings by keyword)"
+                )
+        call = _Call(layer, tuple(args), dict(kwargs))
+        outputs = _infer(call)
+        batched = any(a.batched for a in args)
+        if isinstance(outputs, tuple | list):
+            nodes = tuple(_output_node(call, i, y, batched, layer) for i, y in enumerate(outputs))
+            call.outputs = nodes
+            return nodes
+        return _output_node(call, None, outputs, batched, layer)
+
+
+class Input(Node):
+    """A symbolic input of a network: ``shape`` leaves out the batch axis.
+
+    Labels are ``Input((), dtype=np.int64)``: one integer per sample.
+
+    >>> Input((28, 28), name="image")
+    Input((28, 28), dtype=float64, name='image')
+    >>> Input((), dtype=np.int64).shape_text
+    '(None,)'
+    """
+
+    __slots__ = ()
+
+    def __init__(
+        self, shape: int | Sequence[int], dtype: DTypeLike = np.float64, name: str | None = None
+    ) -> None:
+        shape = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
+        if not all(isinstance(n, int | np.integer) and n >= 0 for n in shape):
+            raise ValueError(
+                f"Input shape must be non-negative ints without the batch axis, got {shape}; "
+                f"e.g. Input((784,)) for flat images"
+            )
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"Input name must be a str, got {type(name).__name__}")
+        super().__init__(None, None, tuple(int(n) for n in shape), np.dtype(dtype), True, name)
+
+    def __repr__(self) -> str:
+        name = f", name={self.name!r}" if self.name is not None else ""
+        return f"Input({self.shape}, dtype={self.dtype}{name})"
+
+
+def _dummy(node: Node) -> Tensor:
+    shape = (_BATCH, *node.shape) if node.batched else node.shape
+    if node.dtype.kind == "f":
+        # why: positive values inside (0, 1), like pixels and probabilities: valid for
+        # logs and square roots, and never on the kink of a ReLU
+        values = np.random.default_rng(0).uniform(0.1, 1.0, shape)
+        return Tensor(values.astype(node.dtype))
+    return Tensor(np.zeros(shape, dtype=node.dtype))  # why: label 0 is valid for any classes
+
+
+def _infer(call: _Call) -> Any:
+    """Run the layer once on a dummy batch: in eval mode, under no_grad, state restored."""
+    layer = call.layer
+    subs = [sub for _, sub in layer.named_layers()]
+    modes = [sub.training for sub in subs]
+    buffers = [(sub, name, getattr(sub, name)) for sub in subs for name in sub._buffers]
+    layer.eval()
+    try:
+        with no_grad():
+            outputs = layer(*[_dummy(a) for a in call.inputs], **call.kwargs)
+    except Exception as err:
+        shapes = ", ".join(f"{a._label()!r} {a.shape_text}" for a in call.inputs)
+        raise ValueError(
+            f"cannot build node {_layer_label(layer)!r}: {layer!r} does not fit its "
+            f"input(s) {shapes} (None is the batch axis; the check ran on a batch of "
+            f"{_BATCH}):\n  "
+            f"{type(err).__name__}: {err}"
+        ) from err
+    finally:
+        for sub, mode in zip(subs, modes, strict=True):
+            object.__setattr__(sub, "training", mode)
+        for sub, name, value in buffers:
+            object.__setattr__(sub, name, value)
+    return outputs
+
+
+def _output_node(call: _Call, index: int | None, y: Any, batched: bool, layer: Layer) -> Node:
+    data = y.data if isinstance(y, Tensor) else np.asarray(y)
+    if data.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{layer!r} returned {type(y).__name__} of dtype {data.dtype}; a layer in a graph "
+            f"must return a Tensor or array (or a tuple of them)"
+        )
+    # why: an axis of the dummy batch's size is the batch axis; a loss has none
+    batched = batched and data.ndim >= 1 and data.shape[0] == _BATCH
+    shape = data.shape[1:] if batched else data.shape
+    return Node(call, index, shape, data.dtype, batched)
+
+
+def _layer_label(layer: Layer) -> str:
+    """A layer's own ``name`` if it has one, else its kind: ``affine``."""
+    name = getattr(layer, "name", None)
+    return name if isinstance(name, str) else type(layer).__name__.lower()
+
+
+def _node_list(nodes: Any, what: str) -> tuple[list[Node], bool]:
+    single = isinstance(nodes, Node)
+    items = [nodes] if single else list(nodes) if isinstance(nodes, Sequence) else None
+    if not items or not all(isinstance(n, Node) for n in items):
+        raise TypeError(
+            f"Graph {what} must be a node or a non-empty list of nodes (from nn.Input or a "
+            f"layer called on nodes), got {nodes!r}"
+        )
+    return items, single
+
+
+class Graph(Layer):
+    """A network as one DAG of layer calls; a ``Layer`` itself.
+
+    ``inputs`` and ``outputs`` are a node or a list of nodes. Calling the graph takes
+    one array or Tensor per input, positionally, and returns one result per output
+    (a tuple for a list of outputs). Its layers become members named by kind and
+    number in topological order, as in ``Sequential`` (``affine1``, ``relu1``), or by
+    their own ``name`` attribute when they have one (a nested ``Graph``'s ``name``,
+    or one you set); a layer called twice is one member and shares its parameters.
+
+    Raises ``ValueError`` when an output depends on an ``Input`` that is not among
+    ``inputs``, when an input is never used, or on a cycle.
+
+    >>> from minigrad import nn
+    >>> x, t = nn.Input((4,), name="x"), nn.Input((), dtype=np.int64, name="t")
+    >>> scores = nn.Affine(4, 3, rng=0)(x)
+    >>> net = nn.Graph([x, t], [scores, nn.SoftmaxWithLoss()(scores, t)])
+    >>> y, loss = net(np.ones((2, 4)), np.array([0, 2]))
+    >>> y.shape, loss.shape
+    ((2, 3), ())
+    >>> [name for name, _ in net.named_parameters()]
+    ['affine1.W', 'affine1.b']
+    """
+
+    def __init__(
+        self, inputs: Node | Sequence[Node], outputs: Node | Sequence[Node], name: str | None = None
+    ) -> None:
+        super().__init__()
+        ins, _ = _node_list(inputs, "inputs")
+        outs, single = _node_list(outputs, "outputs")
+        self.name = name
+        input_ids = {id(x) for x in ins}
+        if len(input_ids) != len(ins):
+            raise ValueError(f"Graph inputs list a node twice: {ins}; list each input once")
+        order = _sort(outs, input_ids)
+        reached = {id(node) for node in order}
+        for node in order:
+            if node._call is None and id(node) not in input_ids:
+                raise ValueError(
+                    f"output {_owner(outs, node, input_ids)!r} depends on {node!r}, which is not "
+                    f"among the graph's inputs {ins}; add it to inputs"
+                )
+        for i, x in enumerate(ins):
+            if id(x) not in reached:
+                raise ValueError(
+                    f"input {i} {x!r} is not used by any output; remove it from inputs or "
+                    f"connect it to an output"
+                )
+        self.inputs = ins
+        self.outputs = outs
+        self.nodes = order
+        members = self._register(order, input_ids)
+        _name_nodes(order, ins, input_ids, members)
+        self._plan(order, ins, input_ids, outs, single)
+
+    # --- building ---------------------------------------------------------------------------
+    def _register(self, order: list[Node], input_ids: set[int]) -> dict[int, str]:
+        """Make every layer a member, in order of first use; returns id(layer) -> name."""
+        layers: dict[int, Layer] = {}
+        for node in order:
+            if id(node) not in input_ids:
+                layers.setdefault(id(node.layer), node.layer)
+        names: dict[int, str] = {}
+        for key, layer in layers.items():
+            name = getattr(layer, "name", None)
+            if not isinstance(name, str):
+                continue
+            if not name.isidentifier() or hasattr(self, name) or name in names.values():
+                why = "is used by two layers" if name in names.values() else "is not usable"
+                raise ValueError(
+                    f"layer name {name!r} of {layer!r} {why}: a member name must be a Python "
+                    f"identifier, unique in the graph, and not an attribute of Graph; rename it"
+                )
+            names[key] = name
+        counts: dict[str, int] = {}
+        taken = set(names.values())
+        for key, layer in layers.items():
+            if key in names:
+                continue
+            kind = type(layer).__name__.lower()
+            while True:
+                counts[kind] = counts.get(kind, 0) + 1
+                name = f"{kind}{counts[kind]}"
+                if name not in taken:
+                    break
+            names[key] = name
+            taken.add(name)
+        for key, layer in layers.items():
+            setattr(self, names[key], layer)
+        return names
+
+    def _plan(
+        self,
+        order: list[Node],
+        ins: list[Node],
+        input_ids: set[int],
+        outs: list[Node],
+        single: bool,
+    ) -> None:
+        """The execution plan: (layer, input slots, output slot(s), kwargs) per call."""
+        slots = {id(x): i for i, x in enumerate(ins)}
+        for node in order:
+            slots.setdefault(id(node), len(slots))
+        trash = len(slots)  # why: unused outputs of a multi-output layer land here
+        plan = []
+        step_nodes = []  # why: only to name the node in an error message
+        done: set[int] = set()
+        for node in order:
+            call = node._call
+            if id(node) in input_ids or id(call) in done:
+                continue
+            done.add(id(call))
+            step_nodes.append(node)
+            in_slots = tuple(slots[id(a)] for a in call.inputs)
+            if call.outputs is None:
+                out: int | tuple[int, ...] = slots[id(node)]
+            else:
+                out = tuple(slots.get(id(sibling), trash) for sibling in call.outputs)
+            plan.append((call.layer, in_slots, out, call.kwargs))
+        object.__setattr__(self, "_steps", plan)
+        object.__setattr__(self, "_step_nodes", step_nodes)
+        object.__setattr__(self, "_size", trash + 1)
+        object.__setattr__(self, "_out", tuple(slots[id(y)] for y in outs))
+        object.__setattr__(self, "_single", single)
+
+    # --- running ----------------------------------------------------------------------------
+    def forward(self, *args: Any) -> Any:
+        if len(args) != len(self.inputs):
+            names = [x.name for x in self.inputs]
+            raise TypeError(
+                f"{self._title()} takes {len(self.inputs)} input(s) {names}, got {len(args)}; "
+                f"pass one array or Tensor per input, in that order"
+            )
+        values: list[Any] = [None] * self._size
+        values[: len(args)] = args
+        step = None
+        try:
+            for step in self._steps:
+                layer, in_slots, out, kwargs = step
+                y = layer(*[values[i] for i in in_slots], **kwargs)
+                if type(out) is int:
+                    values[out] = y
+                else:
+                    for slot, value in zip(out, y, strict=True):
+                        values[slot] = value
+        except Exception as err:
+            self._explain(args, err, step)
+            raise
+        if self._single:
+            return values[self._out[0]]
+        return tuple(values[i] for i in self._out)
+
+    def _explain(self, args: tuple, err: Exception, step: tuple | None) -> None:
+        """Turn a failure inside the plan into an error naming the input or the node."""
+        for i, (x, a) in enumerate(zip(self.inputs, args, strict=True)):
+            shape = np.shape(a)
+            fits = shape[1:] == x.shape if x.batched else shape == x.shape
+            if not fits or (x.batched and len(shape) == 0):
+                raise ValueError(
+                    f"{self._title()}: input {i} ({x.name!r}) has shape {shape}, expected "
+                    f"{x.shape_text} (None is the batch axis); pass data of that shape"
+                ) from err
+        if step is None:
+            return
+        node = self._step_nodes[self._steps.index(step)]
+        if hasattr(err, "add_note"):
+            err.add_note(f"(in {self._title()}, node {node.name!r}, layer {node.layer!r})")
+
+    def _title(self) -> str:
+        return f"Graph {self.name!r}" if self.name is not None else "Graph"
+
+    # --- looking at it ----------------------------------------------------------------------
+    def summary(self) -> str:
+        """A table of the nodes in order: layer, inputs, output shape, parameter count.
+
+        A shared layer's (or parameter's) count appears once, at its first node.
+        """
+        member = {id(layer): name for name, layer in self._members.items()}
+        input_ids = {id(x) for x in self.inputs}
+        rows = [("node", "layer", "inputs", "output shape", "params")]
+        counted: set[int] = set()
+        first_call: dict[int, _Call] = {}
+        for node in self.nodes:
+            if id(node) in input_ids:
+                rows.append((node.name, "Input", "", node.shape_text, "0"))
+                continue
+            layer = node.layer
+            kind = type(layer).__name__
+            if first_call.setdefault(id(layer), node._call) is not node._call:
+                kind = f"{kind} (shared: {member[id(layer)]})"
+            count = 0
+            for p in layer.parameters():
+                if id(p) not in counted:
+                    counted.add(id(p))
+                    count += p.size
+            parents = ", ".join(a.name for a in node.inputs)
+            rows.append((node.name, kind, parents, node.shape_text, f"{count:,}"))
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        total = sum(p.size for p in self.parameters())
+        rule = "-" * (sum(widths) + 8)
+
+        def line(row: tuple[str, ...]) -> str:
+            cells = [c.ljust(w) for c, w in zip(row[:4], widths, strict=False)]
+            return "  ".join([*cells, row[4].rjust(widths[4])])
+
+        body = [line(row) for row in rows]
+        return "\n".join(
+            [self._title(), body[0], rule, *body[1:], rule, f"total parameters: {total:,}"]
+        )
+
+    def to_dot(self) -> str:
+        """Graphviz DOT text of the nodes and their connections (see ``minigrad.viz``)."""
+        from minigrad.viz import to_dot
+
+        return to_dot(self)
+
+    def extra_repr(self) -> str:
+        return f"name={self.name!r}" if self.name is not None else ""
+
+
+def _sort(outs: list[Node], input_ids: set[int]) -> list[Node]:
+    def parents(node: Node) -> tuple[Node, ...]:
+        return () if id(node) in input_ids else node.inputs
+
+    try:
+        return toposort(outs, parents)
+    except ValueError as err:
+        raise ValueError(
+            f"Graph: {err}; a node cannot depend on itself, so build the network by calling "
+            f"layers on nodes only (do not change a node's inputs afterwards)"
+        ) from None
+
+
+def _owner(outs: list[Node], node: Node, input_ids: set[int]) -> str:
+    """The label of the first output that reaches ``node``."""
+    for y in outs:
+        if any(n is node for n in _sort([y], input_ids)):
+            return y._label()
+    return "?"
+
+
+def _name_nodes(
+    order: list[Node], ins: list[Node], input_ids: set[int], members: dict[int, str]
+) -> None:
+    """Give every unnamed node a name: inputs by position, others by their layer's name."""
+    for i, x in enumerate(ins):
+        if x.name is None:
+            x.name = f"input{i + 1}"
+    calls: dict[int, int] = {}  # id(layer) -> calls seen so far
+    numbered: dict[int, int] = {}  # id(call) -> its number among the layer's calls
+    for node in order:
+        if id(node) in input_ids:
+            continue
+        call = node._call
+        key = id(call.layer)
+        if id(call) not in numbered:
+            calls[key] = calls.get(key, 0) + 1
+            numbered[id(call)] = calls[key]
+        if node.name is None:
+            n = numbered[id(call)]
+            base = members[key] if n == 1 else f"{members[key]}#{n}"
+            node.name = base if node.index is None else f"{base}[{node.index}]"

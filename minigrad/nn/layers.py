@@ -1,0 +1,317 @@
+"""The book's layers as reusable blocks: Affine, activations, reshapes, losses and merges.
+
+Every layer builds on Tensor ops, so its backward comes from the engine; the one
+exception is ``SoftmaxWithLoss``, which calls the fused primitive
+``ops.SoftmaxCrossEntropy`` (exact for any logits, and one pass instead of five).
+Inputs may be NumPy arrays or Tensors. Layers that take several inputs get them as
+separate positional arguments: ``loss(scores, t)``, ``Add()(a, b, c)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from minigrad import functional as F
+from minigrad.nn.layer import Layer, Parameter
+from minigrad.tensor import Tensor
+
+
+def _tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
+def _init_std(weight_init: str | float, in_features: int) -> float:
+    """The standard deviation that ``weight_init`` asks for."""
+    if isinstance(weight_init, str):
+        kind = weight_init.lower()
+        if kind == "he":
+            return float(np.sqrt(2.0 / in_features))
+        if kind == "xavier":
+            return float(np.sqrt(1.0 / in_features))
+        raise ValueError(
+            f"weight_init={weight_init!r} is not known; pass 'he' (for ReLU), 'xavier' "
+            f"(for sigmoid or tanh) or a float standard deviation such as 0.01"
+        )
+    if isinstance(weight_init, bool) or not isinstance(weight_init, int | float | np.floating):
+        raise TypeError(
+            f"weight_init must be 'he', 'xavier' or a float standard deviation, got "
+            f"{type(weight_init).__name__} {weight_init!r}"
+        )
+    if not np.isfinite(weight_init) or weight_init < 0:
+        raise ValueError(f"weight_init as a standard deviation must be >= 0, got {weight_init}")
+    return float(weight_init)
+
+
+def _positive_int(value: Any, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+class Affine(Layer):
+    """y = x @ W + b, with the book's names: ``W (in_features, out_features)``, ``b (out,)``.
+
+    The product runs over the last axis of ``x``, so ``x`` is ``(N, in_features)``
+    (or has more leading axes; use ``Flatten`` first for images).
+
+    - ``weight_init``: ``"he"`` draws W from N(0, 2/in_features), for ReLU nets;
+      ``"xavier"`` from N(0, 1/in_features), for sigmoid and tanh nets. This is the
+      book's convention (Xavier Glorot's fan-in form, not the (in + out) average).
+      A float is the standard deviation itself, as the book's ``weight_init_std``.
+      ``b`` starts at zero.
+    - ``rng`` makes the initialisation reproducible: an int seeds a fresh
+      ``np.random.default_rng(seed)``; a ``np.random.Generator`` is used as is
+      (share one across layers to seed a whole network once); ``None`` draws from
+      NumPy's global generator, so ``np.random.seed(...)`` works as in the book.
+    - ``dtype``: of W and b (float64 by default, as NumPy and the book).
+
+    >>> layer = Affine(3, 2, weight_init=0.01, rng=0)
+    >>> layer.W.shape, layer.b.shape
+    ((3, 2), (2,))
+    >>> layer(np.ones((4, 3))).shape
+    (4, 2)
+    >>> np.array_equal(Affine(3, 2, rng=0).W.data, Affine(3, 2, rng=0).W.data)
+    True
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        weight_init: str | float = "he",
+        dtype: DTypeLike = np.float64,
+        rng: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.in_features = _positive_int(in_features, "in_features")
+        self.out_features = _positive_int(out_features, "out_features")
+        self.weight_init = weight_init
+        std = _init_std(weight_init, in_features)
+        dtype = np.dtype(dtype)
+        if dtype.kind != "f":
+            raise TypeError(f"Affine needs a float dtype such as np.float32, got {dtype}")
+        if rng is None:
+            noise = np.random.standard_normal((in_features, out_features))
+        else:
+            noise = np.random.default_rng(rng).standard_normal((in_features, out_features))
+        self.W = Parameter((std * noise).astype(dtype))
+        self.b = Parameter(np.zeros(out_features, dtype=dtype))
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        shape = np.shape(x)
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            raise ValueError(
+                f"Affine({self.in_features}, {self.out_features}) needs inputs whose last axis "
+                f"has {self.in_features} features, got shape {shape}; pass (N, "
+                f"{self.in_features}) (put Flatten() before it for images)"
+            )
+        return x @ self.W + self.b
+
+    def extra_repr(self) -> str:
+        sizes = f"in_features={self.in_features}, out_features={self.out_features}"
+        return f"{sizes}, weight_init={self.weight_init!r}, dtype={self.W.dtype}"
+
+
+class ReLU(Layer):
+    """y = max(x, 0).
+
+    >>> ReLU()(np.array([-1.0, 2.0])).numpy()
+    array([0., 2.])
+    """
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        return _tensor(x).relu()
+
+
+class Sigmoid(Layer):
+    """y = 1 / (1 + e^-x).
+
+    >>> Sigmoid()(np.array([0.0])).numpy()
+    array([0.5])
+    """
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        return _tensor(x).sigmoid()
+
+
+class Tanh(Layer):
+    """y = tanh(x).
+
+    >>> Tanh()(np.array([0.0])).numpy()
+    array([0.])
+    """
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        return _tensor(x).tanh()
+
+
+class Softmax(Layer):
+    """y = e^x / sum(e^x) along ``axis`` (the class axis, last by default).
+
+    >>> Softmax()(np.array([[0.0, 0.0]])).numpy()
+    array([[0.5, 0.5]])
+    """
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        return F.softmax(_tensor(x), axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
+
+
+class Flatten(Layer):
+    """Reshape ``(N, ...)`` to ``(N, features)``, keeping the batch axis.
+
+    >>> Flatten()(np.zeros((2, 1, 8, 8))).shape
+    (2, 64)
+    """
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        x = _tensor(x)
+        if x.ndim == 0:
+            raise ValueError("Flatten needs a batch axis, got a 0-d value; pass shape (N, ...)")
+        return x.reshape(x.shape[0], -1)
+
+
+class SoftmaxWithLoss(Layer):
+    """Mean cross-entropy of softmax(scores) against ``t``: a scalar.
+
+    ``scores`` are logits ``(N, C)``; ``t`` holds integer labels ``(N,)`` in [0, C)
+    or non-negative target rows ``(N, C)`` (one-hot or probabilities). The loss is
+    computed from the log-sum-exp, so it is exact for any logits: scores
+    ``[1000, 0]`` with label 1 give 1000 (the book's ``log(y + 1e-7)`` gives 16.1).
+
+    >>> loss = SoftmaxWithLoss()
+    >>> float(loss(np.array([[1000.0, 0.0]]), np.array([1])).data)
+    1000.0
+    >>> float(loss(np.array([[0.0, 0.0]]), np.array([[0.0, 1.0]])).data)  # log 2
+    0.6931471805599453
+    """
+
+    def forward(self, scores: ArrayLike | Tensor, t: ArrayLike | Tensor) -> Tensor:
+        scores = _tensor(scores)
+        t = _check_targets(scores, t)
+        # why: a fused primitive — stable for any logits, and one pass instead of five ops
+        return F.softmax_cross_entropy(scores, t)
+
+
+def _check_targets(scores: Tensor, t: Any) -> Any:
+    """Validate labels or target rows against ``scores (N, C)``; returns ``t`` to use."""
+    if scores.ndim != 2 or scores.dtype.kind != "f":
+        raise ValueError(
+            f"SoftmaxWithLoss needs float scores of shape (N, C), got shape {scores.shape} and "
+            f"dtype {scores.dtype}; reshape one sample to (1, C)"
+        )
+    n, c = scores.shape
+    values = np.asarray(t.data if isinstance(t, Tensor) else t)
+    if values.ndim == 1:
+        if values.dtype.kind not in "iu":
+            hint = ""
+            if values.dtype.kind == "f" and np.all(values == np.round(values)):
+                hint = "; they look whole: pass t.astype(np.int64)"
+            raise TypeError(
+                f"SoftmaxWithLoss: labels of shape {values.shape} must be integers, got dtype "
+                f"{values.dtype} ({_preview(values)}){hint}; or pass target rows of shape "
+                f"({n}, {c})"
+            )
+        if len(values) != n:
+            raise ValueError(
+                f"SoftmaxWithLoss: {len(values)} labels for {n} rows of scores (shape "
+                f"{scores.shape}); pass one label per row, shape ({n},)"
+            )
+        bad = (values < 0) | (values >= c)
+        if bad.any():
+            where = np.flatnonzero(bad)
+            raise ValueError(
+                f"SoftmaxWithLoss: labels must lie in [0, {c}) for {c} classes; got "
+                f"{_preview(values[where])} at positions {_preview(where)}"
+            )
+        return t
+    if values.ndim == 2:
+        if values.shape != scores.shape:
+            raise ValueError(
+                f"SoftmaxWithLoss: target rows of shape {values.shape} do not match scores of "
+                f"shape {scores.shape}; pass one row of {c} per sample, or labels of shape ({n},)"
+            )
+        if values.dtype.kind not in "biuf":
+            raise TypeError(f"SoftmaxWithLoss: target rows must be numbers, got {values.dtype}")
+        if (values < 0).any():
+            raise ValueError(
+                f"SoftmaxWithLoss: target rows must be non-negative (one-hot or probabilities), "
+                f"got {_preview(values[values < 0])}"
+            )
+        if values.dtype.kind != "f":
+            return values.astype(scores.dtype)
+        return t
+    raise ValueError(
+        f"SoftmaxWithLoss: t of shape {values.shape} is neither labels ({n},) nor target rows "
+        f"({n}, {c}); pass one of those for scores of shape {scores.shape}"
+    )
+
+
+def _preview(values: np.ndarray, count: int = 5) -> str:
+    items = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values.flat[:count])
+    return f"[{items}{', ...' if values.size > count else ''}]"
+
+
+class MSELoss(Layer):
+    """Mean over all elements of (y - t)^2; ``y`` and ``t`` must have one shape.
+
+    >>> float(MSELoss()(np.array([1.0, 3.0]), np.array([0.0, 0.0])).data)
+    5.0
+    """
+
+    def forward(self, y: ArrayLike | Tensor, t: ArrayLike | Tensor) -> Tensor:
+        if np.shape(y) != np.shape(t):
+            raise ValueError(
+                f"MSELoss: prediction of shape {np.shape(y)} and target of shape {np.shape(t)} "
+                f"differ; pass targets of the prediction's shape (no broadcasting here, it "
+                f"would hide a mistake)"
+            )
+        return F.mse(_tensor(y), t)
+
+
+class Add(Layer):
+    """The elementwise sum of any number of equally shaped inputs (skip connections).
+
+    >>> Add()(np.ones(2), np.ones(2), Tensor([1.0, 2.0])).numpy()
+    array([3., 4.])
+    """
+
+    def forward(self, *xs: ArrayLike | Tensor) -> Tensor:
+        if not xs:
+            raise ValueError("Add needs at least one input, e.g. Add()(a, b)")
+        shapes = [np.shape(x) for x in xs]
+        if len(set(shapes)) > 1:
+            raise ValueError(f"Add needs inputs of one shape, got {shapes}")
+        total = _tensor(xs[0])
+        for x in xs[1:]:
+            total = total + x
+        return total
+
+
+class Concat(Layer):
+    """Join inputs along ``axis`` (1, the feature axis, by default).
+
+    >>> Concat()(np.zeros((2, 3)), np.ones((2, 1))).shape
+    (2, 4)
+    """
+
+    def __init__(self, axis: int = 1) -> None:
+        super().__init__()
+        self.axis = axis
+
+    def forward(self, *xs: ArrayLike | Tensor) -> Tensor:
+        if not xs:
+            raise ValueError("Concat needs at least one input, e.g. Concat(axis=1)(a, b)")
+        return F.concatenate(xs, axis=self.axis)
+
+    def extra_repr(self) -> str:
+        return f"axis={self.axis}"
