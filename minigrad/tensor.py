@@ -330,15 +330,17 @@ class Op:
         if settings:
             op.__dict__.update(settings)
         inputs = _operands(args)
-        y = op.forward(*[x.data for x in inputs])
         out = Tensor.__new__(Tensor)
-        out.data, out.grad, out.name = y, None, None
-        if _grad_enabled and any(x.requires_grad for x in inputs):
-            out.requires_grad, out.creator = True, op
-            op.inputs = inputs
-            op.output = weakref.ref(out)
-        else:
-            out.requires_grad, out.creator = False, None
+        out.data = op.forward(*[x.data for x in inputs])
+        out.grad = out.name = out.creator = None
+        out.requires_grad = False
+        if _grad_enabled:
+            for x in inputs:
+                if x.requires_grad:
+                    out.requires_grad, out.creator = True, op
+                    op.inputs = inputs
+                    op.output = weakref.ref(out)
+                    break
         return out
 
     def free(self) -> None:
@@ -442,14 +444,12 @@ def _seed_grad(t: Tensor, grad: ArrayLike | None) -> np.ndarray:
 
 
 def _sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Sum a broadcast gradient back to ``shape``."""
+    """Sum a broadcast gradient back to ``shape``: over added leading axes, then size-1 axes."""
     lead = g.ndim - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and g.shape[i + lead] != 1
-    )
-    if axes:
-        g = g.sum(axes, keepdims=True)
-    return g.reshape(shape) if g.shape != shape else g
+    if lead:
+        g = g.sum(tuple(range(lead)))
+    ones = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return g.sum(ones, keepdims=True) if ones else g
 
 
 def _backprop(
@@ -552,8 +552,10 @@ def grad(
     keep = create_graph if retain_graph is None else retain_graph
     found = _backprop(roots, seeds, keep, create_graph, targets=inputs) if roots else []
     found = found or [None] * len(inputs)
-    return [Tensor(np.zeros_like(x.data)) if g is None else g
-            for g, x in zip(found, inputs, strict=True)]
+    return [
+        Tensor(np.zeros_like(x.data)) if g is None else g
+        for g, x in zip(found, inputs, strict=True)
+    ]
 
 
 from minigrad import ops  # noqa: E402  (ops subclass Op, defined above)
