@@ -123,3 +123,276 @@ def mse(x: Any, t: Any) -> Tensor:
     """
     d = x - t if isinstance(x, Tensor) else Tensor(x) - t
     return (d * d).mean()
+
+
+# --- convolution, pooling and the chapter-6 layers' functions ---------------------------------
+def _pair(value: int | Sequence[int], what: str, minimum: int) -> tuple[int, int]:
+    """``value`` as a (height, width) pair of ints >= ``minimum``; an int is used for both."""
+    pair = (value, value) if isinstance(value, int | np.integer) else value
+    if (
+        not isinstance(pair, tuple | list)
+        or len(pair) != 2
+        or not all(isinstance(v, int | np.integer) and v >= minimum for v in pair)
+    ):
+        raise ValueError(
+            f"{what} must be an int >= {minimum} or a (height, width) pair of them, got {value!r}"
+        )
+    return int(pair[0]), int(pair[1])
+
+
+def _image(x: Any, name: str) -> Tensor:
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if x.ndim != 4:
+        raise ValueError(
+            f"{name} needs a 4-D input (N, C, H, W), got shape {x.shape}; add the missing "
+            f"axes, e.g. x.reshape(1, 1, H, W) for a single one-channel image"
+        )
+    return x
+
+
+def _output_size(
+    name: str,
+    shape: tuple[int, ...],
+    kernel: tuple[int, int],
+    stride: tuple[int, int],
+    pad: tuple[int, int],
+) -> tuple[int, int]:
+    """(OH, OW), the number of window positions; windows that do not fit are left out."""
+    h, w = shape[2] + 2 * pad[0], shape[3] + 2 * pad[1]
+    if kernel[0] > h or kernel[1] > w:
+        raise ValueError(
+            f"{name}: the kernel {kernel} is larger than the padded input {(h, w)} (input "
+            f"shape {tuple(shape)}, pad {pad}); use a smaller kernel or a larger pad"
+        )
+    return (h - kernel[0]) // stride[0] + 1, (w - kernel[1]) // stride[1] + 1
+
+
+def im2col(
+    x: Any,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    pad: int | Sequence[int] = 0,
+) -> Tensor:
+    """The (kh, kw) windows of NCHW ``x``, zero-padded, as the columns of a matrix.
+
+    x (N, C, H, W) -> (C*kh*kw, N*OH*OW), OH = (H + 2 ph - kh) // sh + 1 (OW alike): one
+    column per window, ordered (n, oh, ow); one row per (channel, kernel row, kernel column).
+    The transpose of the book's layout, chosen for speed (see ops.Im2Col).
+
+    >>> im2col(Tensor(np.arange(9.0).reshape(1, 1, 3, 3)), 2).numpy()
+    array([[0., 1., 3., 4.],
+           [1., 2., 4., 5.],
+           [3., 4., 6., 7.],
+           [4., 5., 7., 8.]])
+    """
+    x = _image(x, "im2col")
+    kernel = _pair(kernel_size, "im2col: kernel_size", 1)
+    stride, pad = _pair(stride, "im2col: stride", 1), _pair(pad, "im2col: pad", 0)
+    _output_size("im2col", x.shape, kernel, stride, pad)
+    return ops.Im2Col.apply(x, kernel=kernel, stride=stride, pad=pad)
+
+
+def col2im(
+    cols: Any,
+    shape: Sequence[int],
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] = 1,
+    pad: int | Sequence[int] = 0,
+) -> Tensor:
+    """The adjoint of ``im2col``: columns summed back into an NCHW image of ``shape``.
+
+    Where windows overlap their values add up; the padding is cropped off.
+
+    >>> col2im(np.ones((4, 4)), (1, 1, 3, 3), 2).numpy()
+    array([[[[1., 2., 1.],
+             [2., 4., 2.],
+             [1., 2., 1.]]]])
+    """
+    cols = cols if isinstance(cols, Tensor) else Tensor(cols)
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 4:
+        raise ValueError(f"col2im: shape must be (N, C, H, W), got {shape}")
+    kernel = _pair(kernel_size, "col2im: kernel_size", 1)
+    stride, pad = _pair(stride, "col2im: stride", 1), _pair(pad, "col2im: pad", 0)
+    oh, ow = _output_size("col2im", shape, kernel, stride, pad)
+    n, c = shape[:2]
+    expected = (c * kernel[0] * kernel[1], n * oh * ow)
+    if cols.shape != expected:
+        raise ValueError(
+            f"col2im: columns of shape {cols.shape} do not fit the image {shape} with kernel "
+            f"{kernel}, stride {stride}, pad {pad}; those need (C*kh*kw, N*OH*OW) = {expected}"
+        )
+    return ops.Col2Im.apply(cols, shape=shape, kernel=kernel, stride=stride, pad=pad)
+
+
+def conv2d(
+    x: Any,
+    W: Any,
+    b: Any | None = None,
+    stride: int | Sequence[int] = 1,
+    pad: int | Sequence[int] = 0,
+) -> Tensor:
+    """Convolution of NCHW ``x`` with filters ``W`` (a cross-correlation, as the book's).
+
+    x (N, C, H, W), W (FN, C, kh, kw), b (FN,) or None -> (N, FN, OH, OW), with
+    OH = (H + 2 ph - kh) // sh + 1 (OW alike); ``stride`` and ``pad`` (zeros) are ints or
+    (height, width) pairs. One matmul of the flattened filters with the im2col columns.
+
+    >>> x = Tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+    >>> conv2d(x, np.ones((1, 1, 2, 2)), stride=2).numpy()
+    array([[[[10., 18.],
+             [42., 50.]]]])
+    """
+    x = _image(x, "conv2d")
+    W = W if isinstance(W, Tensor) else Tensor(W)
+    if W.ndim != 4:
+        raise ValueError(
+            f"conv2d: W must be 4-D (out_channels, in_channels, kh, kw), got shape {W.shape}"
+        )
+    n, c = x.shape[:2]
+    fn, cw, kh, kw = W.shape
+    if c != cw:
+        raise ValueError(
+            f"conv2d: x of shape {x.shape} has {c} channels but W of shape {W.shape} has "
+            f"filters for {cw}; W.shape[1] must equal x.shape[1] (check in_channels)"
+        )
+    stride, pad = _pair(stride, "conv2d: stride", 1), _pair(pad, "conv2d: pad", 0)
+    oh, ow = _output_size("conv2d", x.shape, (kh, kw), stride, pad)
+    cols = ops.Im2Col.apply(x, kernel=(kh, kw), stride=stride, pad=pad)  # (C*kh*kw, N*OH*OW)
+    y = W.reshape(fn, c * kh * kw) @ cols  # (FN, N*OH*OW)
+    if b is not None:
+        b = b if isinstance(b, Tensor) else Tensor(b)
+        if b.shape != (fn,):
+            raise ValueError(
+                f"conv2d: b must have shape ({fn},), one value per filter of W {W.shape}, "
+                f"got {b.shape}"
+            )
+        y = y + b.reshape(fn, 1)
+    return y.reshape(fn, n, oh, ow).transpose(1, 0, 2, 3)
+
+
+def max_pool2d(
+    x: Any,
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    pad: int | Sequence[int] = 0,
+) -> Tensor:
+    """The largest value of each (kh, kw) window of NCHW ``x``; ``stride`` None is the kernel.
+
+    x (N, C, H, W) -> (N, C, OH, OW). The padding is -inf, so it never wins; ``pad`` may be
+    at most half the kernel, so every window holds a real value. Tied maxima share the
+    gradient equally, as in ``Tensor.max``.
+
+    >>> x = Tensor(np.arange(16.0).reshape(1, 1, 4, 4))
+    >>> max_pool2d(x, 2).numpy()
+    array([[[[ 5.,  7.],
+             [13., 15.]]]])
+    """
+    x = _image(x, "max_pool2d")
+    kernel = _pair(kernel_size, "max_pool2d: kernel_size", 1)
+    stride = kernel if stride is None else _pair(stride, "max_pool2d: stride", 1)
+    pad = _pair(pad, "max_pool2d: pad", 0)
+    if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
+        raise ValueError(
+            f"max_pool2d: pad {pad} is more than half the kernel {kernel}, so some windows "
+            f"would hold only padding; use pad <= kernel_size // 2"
+        )
+    n, c = x.shape[:2]
+    oh, ow = _output_size("max_pool2d", x.shape, kernel, stride, pad)
+    fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
+    cols = ops.Im2Col.apply(x, kernel=kernel, stride=stride, pad=pad, fill=fill)
+    y = cols.reshape(c, kernel[0] * kernel[1], n * oh * ow).max(axis=1)  # (C, N*OH*OW)
+    return y.reshape(c, n, oh, ow).transpose(1, 0, 2, 3)
+
+
+def dropout(
+    x: Any,
+    p: float = 0.5,
+    rng: int | np.random.Generator | None = None,
+    training: bool = True,
+) -> Tensor:
+    """Inverted dropout: each value is zeroed with probability ``p``, survivors scaled by 1/(1-p).
+
+    The expected value is unchanged, so nothing needs rescaling at test time; when not
+    ``training`` (or ``p`` is 0) it is the identity. ``rng`` is a seed or a
+    ``np.random.Generator``, from which the mask is drawn.
+
+    >>> y = dropout(Tensor(np.ones((2, 4))), 0.5, rng=0)
+    >>> np.unique(y.numpy())
+    array([0., 2.])
+    """
+    if not 0.0 <= p < 1.0:
+        raise ValueError(
+            f"dropout: p = {p} is outside [0, 1); it is the probability of dropping each "
+            f"value, e.g. 0.5"
+        )
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    if not training or p == 0.0:
+        return x
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    mask = (np.random.default_rng(rng).random(x.shape) >= p).astype(dtype)
+    mask *= 1.0 / (1.0 - p)  # why: in place keeps the mask in x's dtype (float32 stays)
+    return x * mask
+
+
+def batch_norm(
+    x: Any,
+    gamma: Any,
+    beta: Any,
+    running_mean: np.ndarray | None = None,
+    running_var: np.ndarray | None = None,
+    training: bool = True,
+    momentum: float = 0.9,
+    eps: float = 1e-5,
+) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * gamma + beta, per feature of (N, D) ``x`` or per channel
+    of (N, C, H, W) ``x`` (statistics over N, H and W).
+
+    ``training``: the batch mean and the biased batch variance (mean of squared deviations,
+    as the book), and, when given, ``running_mean`` and ``running_var`` are updated IN PLACE:
+    ``running = momentum * running + (1 - momentum) * batch``. Otherwise the running
+    statistics are used (they must be given). gamma, beta and the statistics have shape (D,).
+
+    >>> x = Tensor([[1.0, 10.0], [3.0, 30.0]])
+    >>> batch_norm(x, np.ones(2), np.zeros(2)).numpy().round(3)
+    array([[-1., -1.],
+           [ 1.,  1.]])
+    """
+    x = x if isinstance(x, Tensor) else Tensor(x)
+    gamma = gamma if isinstance(gamma, Tensor) else Tensor(gamma)
+    beta = beta if isinstance(beta, Tensor) else Tensor(beta)
+    if x.ndim not in (2, 4):
+        raise ValueError(
+            f"batch_norm needs (N, D) or (N, C, H, W) input, got shape {x.shape}; flatten "
+            f"other inputs to (N, D) first"
+        )
+    features = gamma.shape[0] if gamma.ndim == 1 else -1
+    if features != x.shape[1] or beta.shape != gamma.shape:
+        raise ValueError(
+            f"batch_norm: x of shape {x.shape} has {x.shape[1]} features on axis 1, but gamma "
+            f"has shape {gamma.shape} and beta {beta.shape}; both must be ({x.shape[1]},)"
+        )
+    axes = (0,) if x.ndim == 2 else (0, 2, 3)
+    shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
+    if training:
+        mean = x.mean(axis=axes, keepdims=True)
+        xc = x - mean
+        var = (xc * xc).mean(axis=axes, keepdims=True)
+        if running_mean is not None:
+            running_mean *= momentum
+            running_mean += (1.0 - momentum) * mean.data.reshape(-1)
+        if running_var is not None:
+            running_var *= momentum
+            running_var += (1.0 - momentum) * var.data.reshape(-1)
+        xn = xc / (var + eps).sqrt()
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError(
+                "batch_norm with training=False needs running_mean and running_var; pass "
+                "them, or training=True to use the batch statistics"
+            )
+        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+        mean = np.asarray(running_mean, dtype=dtype).reshape(shape)
+        scale = (1.0 / np.sqrt(np.asarray(running_var, dtype=dtype) + eps)).reshape(shape)
+        xn = (x - mean) * scale
+    return xn * gamma.reshape(shape) + beta.reshape(shape)

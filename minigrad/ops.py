@@ -440,3 +440,74 @@ class SoftmaxCrossEntropy(Op):
             logp = p.log() if not is_grad_enabled() else logp
             gt = -logp * (gy / n)
         return gx, gt
+
+
+# --- convolution ----------------------------------------------------------------------------
+# The column layout, shared by Im2Col and Col2Im: a (C*kh*kw, N*OH*OW) matrix, i.e. the axes
+# (C, kh, kw, N, OH, OW), one window per column (Caffe's layout, batch included).
+# why this layout and not the book's (N*OH*OW, C*kh*kw):
+#   - a convolution is then ONE 2-D matmul, W.reshape(FN, -1) @ cols -> (FN, N*OH*OW), and so
+#     are both of its gradients: a few large BLAS calls instead of N small batched ones;
+#   - OW is the innermost axis in the image and in the columns, so building the columns copies
+#     contiguous runs of image rows, and Col2Im's slice-adds read contiguous runs too (the
+#     book's layout puts kw innermost: runs of kw values, strided gathers in col2im);
+#   - the result (FN, N, OH, OW) becomes NCHW by a transpose, which is a free view.
+# Measured on the SimpleConvNet layer (1x28x28, 30 filters 5x5, batch 100), this layout's
+# forward + backward took about 0.7 of the book layout's time and 0.6 of a batched layout's.
+
+
+class Im2Col(Op):
+    """y = the (kh, kw) windows of the padded NCHW image x, one per column;  dx = Col2Im(gy).
+
+    x (N, C, H, W) -> y (C*kh*kw, N*OH*OW), OH = (H + 2 ph - kh) // sh + 1 (OW alike).
+    Row (c, i, j) holds channel c at kernel offset (i, j); column (n, oh, ow) is the window
+    of image n whose top-left corner is at (oh*sh - ph, ow*sw - pw). Settings: ``kernel``,
+    ``stride``, ``pad`` (pairs of ints, already checked) and ``fill``, the value of the
+    padding: 0 for convolution, -inf for max pooling. The padding is a constant, so the
+    gradient is Col2Im whatever ``fill`` is.
+    """
+
+    fill: float = 0.0
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
+        if ph or pw:
+            n, c, h, w = x.shape
+            padded = np.full((n, c, h + 2 * ph, w + 2 * pw), self.fill, dtype=x.dtype)
+            padded[:, :, ph : ph + h, pw : pw + w] = x
+            x = padded
+        # a strided view (N, C, OH, OW, kh, kw) of x: nothing is copied until the reshape
+        windows = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(2, 3))
+        windows = windows[:, :, ::sh, ::sw]
+        n, c, oh, ow = windows.shape[:4]
+        return windows.transpose(1, 4, 5, 0, 2, 3).reshape(c * kh * kw, n * oh * ow)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        (x,) = self.inputs
+        return Col2Im.apply(gy, shape=x.shape, kernel=self.kernel, stride=self.stride, pad=self.pad)
+
+
+class Col2Im(Op):
+    """y = the columns summed back into an NCHW image of ``shape``;  dx = Im2Col(gy).
+
+    The adjoint of Im2Col (same settings, plus the image ``shape``): where windows overlap,
+    their values add up, and the padding is cropped off. Im2Col and Col2Im are linear and
+    each other's backward, so derivatives of every order through a convolution work.
+    """
+
+    def forward(self, cols: np.ndarray) -> np.ndarray:
+        n, c, h, w = self.shape
+        (kh, kw), (sh, sw), (ph, pw) = self.kernel, self.stride, self.pad
+        oh, ow = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
+        windows = cols.reshape(c, kh, kw, n, oh, ow)
+        y = np.zeros((n, c, h + 2 * ph, w + 2 * pw), dtype=cols.dtype)
+        # why: one strided slice-add of a whole (N, C, OH, OW) block per kernel offset; no
+        # loop over pixels, and no np.add.at (unbuffered, many times slower)
+        for i in range(kh):
+            for j in range(kw):
+                block = windows[:, i, j].transpose(1, 0, 2, 3)
+                y[:, :, i : i + sh * oh : sh, j : j + sw * ow : sw] += block
+        return y[:, :, ph : ph + h, pw : pw + w]
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return Im2Col.apply(gy, kernel=self.kernel, stride=self.stride, pad=self.pad)

@@ -379,3 +379,179 @@ NOT_OPS = {
     "creator",
     "name",
 }
+
+
+# --- convolution and pooling: rows, input strategies and slow reference loops ----------------
+# Shapes stay small (N, C, FN <= 2; H, W <= 5; kernels <= 3) so numerical differentiation,
+# and of second derivatives above all, stays fast.
+def _as_pairs(*values: Any) -> list[tuple[int, int]]:
+    return [(v, v) if isinstance(v, int) else tuple(v) for v in values]
+
+
+def _pad_image(x: np.ndarray, pad: tuple[int, int], fill: float = 0.0) -> np.ndarray:
+    (ph, pw) = pad
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
+
+
+def _positions(size: int, pad: int, kernel: int, stride: int) -> int:
+    return (size + 2 * pad - kernel) // stride + 1
+
+
+def conv2d_reference(x, W, b=None, stride=1, pad=0):
+    """Slow and obviously right: each output pixel is the sum of its window times each filter."""
+    (sh, sw), (ph, pw) = _as_pairs(stride, pad)
+    xp = _pad_image(x, (ph, pw))
+    fn, _, kh, kw = W.shape
+    oh, ow = _positions(x.shape[2], ph, kh, sh), _positions(x.shape[3], pw, kw, sw)
+    y = np.zeros((x.shape[0], fn, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            window = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw]  # (N, C, kh, kw)
+            y[:, :, i, j] = np.einsum("ncij,fcij->nf", window, W)
+    return y if b is None else y + b.reshape(1, -1, 1, 1)
+
+
+def max_pool2d_reference(x, kernel_size, stride=None, pad=0):
+    """Slow and obviously right: the largest value of each window, padding never counted."""
+    (kh, kw), (ph, pw) = _as_pairs(kernel_size, pad)
+    (sh, sw) = (kh, kw) if stride is None else _as_pairs(stride)[0]
+    xp = _pad_image(x, (ph, pw), fill=-np.inf)
+    oh, ow = _positions(x.shape[2], ph, kh, sh), _positions(x.shape[3], pw, kw, sw)
+    y = np.zeros(x.shape[:2] + (oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            y[:, :, i, j] = xp[:, :, i * sh : i * sh + kh, j * sw : j * sw + kw].max(axis=(2, 3))
+    return y
+
+
+def _column_index(shape, kernel_size, stride, pad):
+    """Every (row, column, n, c, y, x): column entry <-> padded-image pixel, one at a time."""
+    n, c, h, w = shape
+    (kh, kw), (sh, sw), (ph, pw) = _as_pairs(kernel_size, stride, pad)
+    oh, ow = _positions(h, ph, kh, sh), _positions(w, pw, kw, sw)
+    for ci in range(c):
+        for i in range(kh):
+            for j in range(kw):
+                for ni in range(n):
+                    for a in range(oh):
+                        for bb in range(ow):
+                            row, col = (ci * kh + i) * kw + j, (ni * oh + a) * ow + bb
+                            yield row, col, ni, ci, a * sh + i, bb * sw + j
+
+
+def im2col_reference(x, kernel_size, stride=1, pad=0):
+    n, c, h, w = x.shape
+    (kh, kw), (sh, sw), (ph, pw) = _as_pairs(kernel_size, stride, pad)
+    oh, ow = _positions(h, ph, kh, sh), _positions(w, pw, kw, sw)
+    xp = _pad_image(x, (ph, pw))
+    cols = np.zeros((c * kh * kw, n * oh * ow))
+    for row, col, ni, ci, yy, xx in _column_index(x.shape, kernel_size, stride, pad):
+        cols[row, col] = xp[ni, ci, yy, xx]
+    return cols
+
+
+def col2im_reference(cols, shape, kernel_size, stride=1, pad=0):
+    ph, pw = _as_pairs(pad)[0]
+    n, c, h, w = shape
+    img = np.zeros((n, c, h + 2 * ph, w + 2 * pw))
+    for row, col, ni, ci, yy, xx in _column_index(shape, kernel_size, stride, pad):
+        img[ni, ci, yy, xx] += cols[row, col]
+    return img[:, :, ph : ph + h, pw : pw + w]
+
+
+def _int_or_pair(draw, pair: tuple[int, int]) -> int | tuple[int, int]:
+    """Settings come as ints or as (height, width) pairs."""
+    return pair[0] if pair[0] == pair[1] and draw(st.booleans()) else pair
+
+
+def _draw_windows(draw, pooling: bool = False):
+    """kernel, stride, pad and an image size (h, w) that fits the kernel once padded."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = tuple(draw(st.integers(0, k // 2 if pooling else 1)) for k in kernel)
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    size = tuple(draw(st.integers(max(1, k - 2 * p), 5)) for k, p in zip(kernel, pad, strict=True))
+    return kernel, stride, pad, size
+
+
+def _conv_inputs(bias: bool) -> Inputs:
+    @st.composite
+    def build(draw):
+        n, c, fn = (draw(st.integers(1, 2)) for _ in range(3))
+        kernel, stride, pad, size = _draw_windows(draw)
+        x = draw(arrays((n, c) + size, min_value=-3, max_value=3))
+        W = draw(arrays((fn, c) + kernel, min_value=-3, max_value=3))
+        xs = (x, W, draw(arrays((fn,), min_value=-3, max_value=3))) if bias else (x, W)
+        return xs, {"stride": _int_or_pair(draw, stride), "pad": _int_or_pair(draw, pad)}
+
+    return build()
+
+
+def _pool_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        kernel, stride, pad, size = _draw_windows(draw, pooling=True)
+        # why: distinct values on a grid, so no window holds a tie (max has a kink there)
+        x = draw(arrays((n, c) + size, min_value=-3, max_value=3, spaced=1 / 32))
+        settings = {
+            "kernel_size": _int_or_pair(draw, kernel),
+            "stride": draw(st.sampled_from([None, _int_or_pair(draw, stride)])),
+            "pad": _int_or_pair(draw, pad),
+        }
+        return (x,), settings
+
+    return build()
+
+
+def _im2col_inputs(adjoint: bool) -> Inputs:
+    @st.composite
+    def build(draw):
+        n, c = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+        kernel, stride, pad, size = _draw_windows(draw)
+        settings = {
+            "kernel_size": _int_or_pair(draw, kernel),
+            "stride": _int_or_pair(draw, stride),
+            "pad": _int_or_pair(draw, pad),
+        }
+        if not adjoint:
+            return (draw(arrays((n, c) + size, min_value=-3, max_value=3)),), settings
+        oh = _positions(size[0], pad[0], kernel[0], stride[0])
+        ow = _positions(size[1], pad[1], kernel[1], stride[1])
+        cols = draw(arrays((c * kernel[0] * kernel[1], n * oh * ow), min_value=-3, max_value=3))
+        return (cols,), {**settings, "shape": (n, c) + size}
+
+    return build()
+
+
+CASES += [
+    Case(
+        "conv2d",
+        lambda x, W, b, **k: F.conv2d(x, W, b, **k),
+        conv2d_reference,
+        inputs=_conv_inputs(bias=True),
+    ),
+    Case(
+        "conv2d_without_bias",
+        lambda x, W, **k: F.conv2d(x, W, **k),
+        conv2d_reference,
+        inputs=_conv_inputs(bias=False),
+    ),
+    Case(
+        "max_pool2d",
+        lambda x, **k: F.max_pool2d(x, **k),
+        max_pool2d_reference,
+        inputs=_pool_inputs(),
+    ),
+    Case(
+        "im2col",
+        lambda x, **k: F.im2col(x, **k),
+        im2col_reference,
+        inputs=_im2col_inputs(adjoint=False),
+    ),
+    Case(
+        "col2im",
+        lambda cols, **k: F.col2im(cols, **k),
+        col2im_reference,
+        inputs=_im2col_inputs(adjoint=True),
+    ),
+]
