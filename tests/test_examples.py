@@ -1,0 +1,42 @@
+"""The examples run with --quick, exit cleanly and print figures that meet their bounds."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def run(script: str) -> str:
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / script), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"{script} failed:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def figure(text: str, label: str) -> float:
+    match = re.search(rf"^{label}\s+([-+0-9.eE]+)", text, re.MULTILINE)
+    assert match, f"no {label!r} line in:\n{text}"
+    return float(match.group(1))
+
+
+def test_two_layer_net_learns_the_digits():
+    out = run("two_layer_net.py")
+    assert figure(out, "train accuracy") >= 0.9
+    assert figure(out, "test accuracy") >= 0.85
+    losses = [float(v) for v in re.findall(r"loss ([0-9.]+)", out)]
+    assert len(losses) >= 2 and losses[-1] < losses[0]
+
+
+def test_gradient_check_agrees_to_1e_9():
+    out = run("gradient_check.py")
+    for key in ("W1", "b1", "W2", "b2"):
+        assert figure(out, key + r"\s+\([0-9, ]+\)") <= 1e-9
+    assert figure(out, "largest difference") <= 1e-9

@@ -1,0 +1,319 @@
+"""Layers: gradients against numerical differentiation, registration, modes, state, losses."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minigrad as mg
+import minigrad.nn as nn
+from minigrad.testing import arrays, assert_layer_grads_match, shapes
+
+pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
+sizes = st.integers(1, 4)
+
+
+# --- every layer's input and parameter gradients ---------------------------------------------
+@settings(deadline=None)
+@given(data=st.data(), n=sizes, fan_in=sizes, fan_out=sizes)
+def test_affine_grads_match_numerical(data, n, fan_in, fan_out):
+    layer = nn.Affine(fan_in, fan_out, rng=data.draw(st.integers(0, 2**32 - 1)))
+    layer.b.data[...] = data.draw(arrays((fan_out,)))
+    assert_layer_grads_match(layer, data.draw(arrays((n, fan_in))))
+
+
+@pytest.mark.parametrize(
+    "layer, avoid",
+    [(nn.ReLU(), [0.0]), (nn.Sigmoid(), []), (nn.Tanh(), []), (nn.Flatten(), [])],
+    ids=["relu", "sigmoid", "tanh", "flatten"],
+)
+@settings(deadline=None)
+@given(data=st.data())
+def test_elementwise_layer_grads_match_numerical(layer, avoid, data):
+    x = data.draw(arrays(shapes(min_dims=1), min_value=-4, max_value=4, avoid=avoid))
+    assert_layer_grads_match(layer, x)
+
+
+@settings(deadline=None)
+@given(data=st.data(), shape=shapes(min_dims=1, max_dims=3))
+def test_softmax_grads_match_numerical(data, shape):
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    assert_layer_grads_match(nn.Softmax(axis=axis), data.draw(arrays(shape)))
+
+
+@settings(deadline=None)
+@given(data=st.data(), n=sizes, c=st.integers(2, 5))
+def test_softmax_with_loss_grads_match_numerical_for_labels(data, n, c):
+    scores = data.draw(arrays((n, c)))
+    labels = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    assert_layer_grads_match(nn.SoftmaxWithLoss(), scores, labels)
+
+
+@settings(deadline=None)
+@given(data=st.data(), n=sizes, c=st.integers(2, 5))
+def test_softmax_with_loss_grads_match_numerical_for_rows(data, n, c):
+    scores = data.draw(arrays((n, c)))
+    weights = data.draw(arrays((n, c), min_value=0.1, max_value=1.0))
+    rows = weights / weights.sum(axis=1, keepdims=True)
+    assert_layer_grads_match(nn.SoftmaxWithLoss(), scores, rows)
+
+
+@settings(deadline=None)
+@given(data=st.data(), shape=shapes(min_dims=1))
+def test_mse_loss_grads_match_numerical(data, shape):
+    assert_layer_grads_match(nn.MSELoss(), data.draw(arrays(shape)), data.draw(arrays(shape)))
+
+
+@settings(deadline=None)
+@given(data=st.data(), shape=shapes(), count=sizes)
+def test_add_grads_match_numerical(data, shape, count):
+    xs = [data.draw(arrays(shape)) for _ in range(count)]
+    assert_layer_grads_match(nn.Add(), *xs)
+
+
+@settings(deadline=None)
+@given(data=st.data(), n=sizes, widths=st.lists(sizes, min_size=1, max_size=3))
+def test_concat_grads_match_numerical(data, n, widths):
+    xs = [data.draw(arrays((n, w, 2))) for w in widths]
+    assert_layer_grads_match(nn.Concat(axis=1), *xs)
+    y = nn.Concat(axis=1)(*xs)
+    np.testing.assert_array_equal(y.data, np.concatenate(xs, axis=1))
+
+
+def test_layers_take_arrays_and_tensors_alike():
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    for layer in [nn.Affine(3, 2, rng=0), nn.ReLU(), nn.Sigmoid(), nn.Tanh(), nn.Softmax()]:
+        np.testing.assert_array_equal(layer(x).data, layer(mg.Tensor(x)).data)
+
+
+# --- registration, names, sharing ------------------------------------------------------------
+def test_sequential_names_layers_by_kind_and_number_in_order():
+    net = nn.Sequential(nn.Affine(4, 3), nn.ReLU(), nn.Affine(3, 2), nn.Sigmoid())
+    assert [name for name, _ in net.named_layers()][1:] == [
+        "affine1",
+        "relu1",
+        "affine2",
+        "sigmoid1",
+    ]
+    assert [name for name, _ in net.named_parameters()] == [
+        "affine1.W",
+        "affine1.b",
+        "affine2.W",
+        "affine2.b",
+    ]
+
+
+def test_custom_layer_registers_members_in_assignment_order():
+    class Block(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.second = nn.Affine(2, 2)
+            self.first = nn.Affine(2, 2)
+            self.act = nn.Tanh()
+
+        def forward(self, x):
+            return self.act(self.first(self.second(x)))
+
+    outer = nn.Sequential(Block(), nn.Affine(2, 1))
+    assert [name for name, _ in outer.named_parameters()] == [
+        "block1.second.W",
+        "block1.second.b",
+        "block1.first.W",
+        "block1.first.b",
+        "affine1.W",
+        "affine1.b",
+    ]
+
+
+def test_a_layer_used_twice_shares_its_parameters_and_counts_once():
+    shared = nn.Affine(3, 3, rng=0)
+    net = nn.Sequential(shared, nn.ReLU(), shared)
+    assert len(net.parameters()) == 2
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    w, b = shared.W.data, shared.b.data
+    np.testing.assert_allclose(net(x).data, np.maximum(x @ w + b, 0) @ w + b)
+
+
+# --- modes, dtype, state ---------------------------------------------------------------------
+def test_train_and_eval_set_every_layer_and_layers_start_in_training():
+    net = nn.Sequential(nn.Affine(2, 2), nn.Sequential(nn.ReLU(), nn.Affine(2, 1)))
+    assert all(layer.training for _, layer in net.named_layers())
+    assert net.eval() is net
+    assert not any(layer.training for _, layer in net.named_layers())
+    net.train()
+    assert all(layer.training for _, layer in net.named_layers())
+
+
+def test_astype_converts_a_whole_network():
+    net = nn.Sequential(nn.Affine(3, 4), nn.ReLU(), nn.Affine(4, 2))
+    assert net.astype(np.float32) is net
+    assert all(p.dtype == np.float32 for p in net.parameters())
+    y = net(np.ones((2, 3), dtype=np.float32))
+    assert y.dtype == np.float32
+    y.sum().backward()
+    assert all(p.grad.dtype == np.float32 for p in net.parameters())
+
+
+def test_affine_dtype_sets_its_parameters():
+    layer = nn.Affine(3, 2, dtype=np.float32)
+    assert layer.W.dtype == layer.b.dtype == np.float32
+    with pytest.raises(TypeError, match="float dtype"):
+        nn.Affine(3, 2, dtype=np.int64)
+
+
+def test_state_dict_round_trip_copies_values():
+    source = nn.Sequential(nn.Affine(3, 4, rng=1), nn.ReLU(), nn.Affine(4, 2, rng=2))
+    target = nn.Sequential(nn.Affine(3, 4, rng=3), nn.ReLU(), nn.Affine(4, 2, rng=4))
+    state = source.state_dict()
+    assert list(state) == ["affine1.W", "affine1.b", "affine2.W", "affine2.b"]
+    target.load_state_dict(state)
+    x = np.linspace(-1, 1, 6).reshape(2, 3)
+    np.testing.assert_array_equal(target(x).data, source(x).data)
+    state["affine1.W"][...] = 0  # a copy: changing it leaves both nets alone
+    assert np.any(source[0].W.data) and np.any(target[0].W.data)
+
+
+def test_load_state_dict_names_every_bad_key_and_changes_nothing():
+    net = nn.Sequential(nn.Affine(3, 4, rng=1), nn.Affine(4, 2, rng=2))
+    before = {name: p.data.copy() for name, p in net.named_parameters()}
+    state = net.state_dict()
+    state["affine1.W"] = np.zeros((3, 4))  # valid: must not be applied either
+    state["affine1.b"] = np.zeros(5)
+    del state["affine2.W"]
+    state["affine3.W"] = np.zeros((2, 2))
+    with pytest.raises(ValueError) as info:
+        net.load_state_dict(state)
+    message = str(info.value)
+    for text in ["'affine1.b'", "(4,)", "(5,)", "missing key 'affine2.W'", "'affine3.W'"]:
+        assert text in message
+    for name, p in net.named_parameters():
+        np.testing.assert_array_equal(p.data, before[name])
+
+
+# --- SoftmaxWithLoss: exact, never negative, clear about its labels --------------------------
+def test_softmax_with_loss_is_exact_where_the_book_clips():
+    loss = nn.SoftmaxWithLoss()(np.array([[1000.0, 0.0]]), np.array([1]))
+    assert float(loss.data) == 1000.0
+
+
+@pytest.mark.parametrize("t", [np.array([1, 1]), np.array([[0.0, 1.0], [0.0, 1.0]])])
+def test_softmax_with_loss_stays_finite_at_huge_logits(t):
+    scores = mg.Tensor(np.array([[1e4, -1e4], [1e4, -1e4]]), requires_grad=True)
+    loss = nn.SoftmaxWithLoss()(scores, t)
+    loss.backward()
+    assert np.isfinite(loss.data) and float(loss.data) == pytest.approx(2e4)
+    assert np.all(np.isfinite(scores.grad))
+    np.testing.assert_allclose(scores.grad, [[0.5, -0.5], [0.5, -0.5]])
+
+
+@settings(deadline=None)
+@given(data=st.data(), n=sizes, c=st.integers(1, 5))
+def test_softmax_with_loss_is_never_negative(data, n, c):
+    scores = data.draw(arrays((n, c), min_value=-1e4, max_value=1e4))
+    labels = np.array(data.draw(st.lists(st.integers(0, c - 1), min_size=n, max_size=n)))
+    loss = float(nn.SoftmaxWithLoss()(scores, labels).data)
+    assert np.isfinite(loss) and loss >= 0
+
+
+def test_softmax_with_loss_labels_and_one_hot_rows_agree():
+    scores = np.array([[0.5, -1.0, 2.0], [1.0, 0.0, 0.0]])
+    labels = np.array([2, 0])
+    rows = np.eye(3)[labels]
+    by_label = nn.SoftmaxWithLoss()(scores, labels)
+    by_row = nn.SoftmaxWithLoss()(scores, rows)
+    assert float(by_label.data) == pytest.approx(float(by_row.data), rel=1e-12)
+    assert float(nn.SoftmaxWithLoss()(scores, rows.astype(np.int64)).data) == pytest.approx(
+        float(by_label.data)
+    )
+
+
+@pytest.mark.parametrize(
+    "t, error, words",
+    [
+        (np.array([0, 1]), ValueError, ["2 labels", "3 rows", "(3,)"]),
+        (np.array([0, 3, -1]), ValueError, ["[0, 3)", "[3, -1]", "[1, 2]"]),
+        (np.array([0.0, 1.5, 2.0]), TypeError, ["integers", "float64", "1.5"]),
+        (np.array([0.0, 1.0, 2.0]), TypeError, ["astype(np.int64)"]),
+        (np.zeros((3, 2)), ValueError, ["(3, 2)", "(3, 3)"]),
+        (np.zeros((3, 3, 1)), ValueError, ["(3, 3, 1)", "labels (3,)", "rows (3, 3)"]),
+        (np.array([[1.0, 0, 0], [0, 1, 0], [-1, 0, 2]]), ValueError, ["non-negative", "-1"]),
+    ],
+    ids=["length", "range", "fractions", "whole-floats", "rows-shape", "ndim", "negative-rows"],
+)
+def test_softmax_with_loss_rejects_bad_targets_clearly(t, error, words):
+    with pytest.raises(error) as info:
+        nn.SoftmaxWithLoss()(np.zeros((3, 3)), t)
+    for word in words:
+        assert word in str(info.value), f"{word!r} not in {info.value}"
+
+
+def test_softmax_with_loss_needs_two_dimensional_scores():
+    with pytest.raises(ValueError, match=r"\(N, C\).*\(1, C\)"):
+        nn.SoftmaxWithLoss()(np.zeros(3), np.array([0]))
+
+
+def test_mse_loss_is_the_mean_square_and_rejects_shape_mismatch():
+    y, t = np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]])
+    assert float(nn.MSELoss()(y, t).data) == pytest.approx(2.5)
+    with pytest.raises(ValueError, match=r"\(2, 1\).*\(2,\)"):
+        nn.MSELoss()(y, t.reshape(-1))
+
+
+def test_add_and_concat_reject_mismatched_inputs():
+    with pytest.raises(ValueError, match=r"one shape.*\(2, 3\), \(2, 4\)"):
+        nn.Add()(np.zeros((2, 3)), np.zeros((2, 4)))
+    with pytest.raises(ValueError, match="axis 1"):
+        nn.Concat(axis=1)(np.zeros((2, 3)), np.zeros((3, 3)))
+
+
+# --- Affine: reproducible, well-scaled initialisation ----------------------------------------
+def test_affine_init_is_reproducible_from_a_seed_or_a_generator():
+    np.testing.assert_array_equal(nn.Affine(5, 3, rng=7).W.data, nn.Affine(5, 3, rng=7).W.data)
+    assert not np.array_equal(nn.Affine(5, 3, rng=7).W.data, nn.Affine(5, 3, rng=8).W.data)
+    pairs = []
+    for _ in range(2):
+        rng = np.random.default_rng(0)
+        pairs.append((nn.Affine(5, 3, rng=rng).W.data, nn.Affine(5, 3, rng=rng).W.data))
+    np.testing.assert_array_equal(pairs[0][0], pairs[1][0])
+    np.testing.assert_array_equal(pairs[0][1], pairs[1][1])
+    assert not np.array_equal(pairs[0][0], pairs[0][1])
+    np.random.seed(3)
+    first = nn.Affine(5, 3).W.data
+    np.random.seed(3)
+    np.testing.assert_array_equal(first, nn.Affine(5, 3).W.data)
+    assert not np.any(nn.Affine(5, 3, rng=0).b.data)
+
+
+@pytest.mark.parametrize(
+    "weight_init, std", [("he", np.sqrt(2 / 400)), ("xavier", np.sqrt(1 / 400)), (0.01, 0.01)]
+)
+def test_affine_init_has_the_stated_standard_deviation(weight_init, std):
+    w = nn.Affine(400, 300, weight_init=weight_init, rng=0).W.data
+    # 120,000 draws: the sample std is within 0.3% of the truth with overwhelming odds
+    assert w.std() == pytest.approx(std, rel=0.01)
+    assert abs(w.mean()) < 5 * std / np.sqrt(w.size)
+
+
+@pytest.mark.parametrize(
+    "weight_init, error", [("glorot", ValueError), (-0.1, ValueError), (None, TypeError)]
+)
+def test_affine_rejects_unknown_weight_init(weight_init, error):
+    with pytest.raises(error, match="weight_init"):
+        nn.Affine(3, 2, weight_init=weight_init)
+
+
+def test_affine_names_the_expected_feature_count():
+    with pytest.raises(ValueError, match=r"last axis has 3 features, got shape \(2, 4\)"):
+        nn.Affine(3, 2)(np.zeros((2, 4)))
+
+
+def test_every_layer_has_a_useful_repr():
+    assert repr(nn.Affine(3, 2, weight_init="xavier", rng=0)) == (
+        "Affine(in_features=3, out_features=2, weight_init='xavier', dtype=float64)"
+    )
+    assert repr(nn.Softmax(axis=1)) == "Softmax(axis=1)"
+    assert repr(nn.Concat(axis=2)) == "Concat(axis=2)"
+    assert repr(nn.ReLU()) == "ReLU()"
+    assert "(affine1): Affine(in_features=3" in repr(nn.Sequential(nn.Affine(3, 2)))
