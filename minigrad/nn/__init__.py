@@ -1,5 +1,6 @@
 """Layers, and networks built from them: ``Sequential`` chains and ``Graph`` DAGs."""
 
+from minigrad.nn.conv import Conv2d, MaxPool2d
 from minigrad.nn.graph import Graph, Input, Node
 from minigrad.nn.layer import Layer, Parameter, Sequential
 from minigrad.nn.layers import (
@@ -29,6 +30,8 @@ __all__ = [
     "MSELoss",
     "Add",
     "Concat",
+    "Conv2d",
+    "MaxPool2d",
     "Input",
     "Node",
     "Graph",
