@@ -15,6 +15,7 @@ import minigrad.functional as F
 from cases import conv2d_reference, max_pool2d_reference
 from minigrad.nn.conv import Conv2d, MaxPool2d
 from minigrad.tensor import Tensor
+from minigrad.testing import assert_layer_grads_match
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 
@@ -42,29 +43,6 @@ def _ids(settings):
     return [f"{s}" for s in settings]
 
 
-def _layer_grads_match(layer, x, atol=1e-5, rtol=1e-3):
-    """Backprop of sum(layer(x) * gy) w.r.t. x and every parameter equals central differences."""
-    params = layer.parameters()
-    saved = [p.data.copy() for p in params]
-    gy = np.random.default_rng(0).uniform(-1, 1, layer(x).shape)
-    xt = Tensor(x.copy(), requires_grad=True)
-    layer.zero_grad()
-    (layer(xt) * gy).sum().backward()
-    backprop = [xt.grad] + [p.grad for p in params]
-
-    def contracted(x_t, *values):
-        for p, v in zip(params, values, strict=True):
-            p.data = v.data
-        return (layer(x_t) * gy).sum()
-
-    numerical = mg.numerical_grad(contracted, x, *saved)
-    for p, v in zip(params, saved, strict=True):
-        p.data = v
-    names = ["x"] + [name for name, _ in layer.named_parameters()]
-    for name, back, num in zip(names, backprop, numerical, strict=True):
-        np.testing.assert_allclose(back, num, atol=atol, rtol=rtol, err_msg=f"d/d{name}")
-
-
 # --- Conv2d ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("c, fn, kernel, stride, pad, size", CONV_SETTINGS, ids=_ids(CONV_SETTINGS))
 def test_conv2d_forward_matches_reference_loop(c, fn, kernel, stride, pad, size):
@@ -83,7 +61,7 @@ def test_conv2d_input_and_parameter_grads_match_numerical(c, fn, kernel, stride,
     rng = np.random.default_rng(2)
     conv = Conv2d(c, fn, kernel, stride=stride, pad=pad, rng=rng)
     conv.b.data = rng.standard_normal(fn)
-    _layer_grads_match(conv, rng.standard_normal((2, c) + size))
+    assert_layer_grads_match(conv, rng.standard_normal((2, c) + size))
 
 
 @pytest.mark.parametrize("c, fn, kernel, stride, pad, size", CONV_SETTINGS, ids=_ids(CONV_SETTINGS))
@@ -183,7 +161,7 @@ def test_max_pool2d_forward_matches_reference_loop(kernel, stride, pad, size):
 @pytest.mark.parametrize("kernel, stride, pad, size", POOL_SETTINGS, ids=_ids(POOL_SETTINGS))
 def test_max_pool2d_grads_match_numerical(kernel, stride, pad, size):
     x = _untied((2, 2) + size, np.random.default_rng(6))
-    _layer_grads_match(MaxPool2d(kernel, stride=stride, pad=pad), x)
+    assert_layer_grads_match(MaxPool2d(kernel, stride=stride, pad=pad), x)
 
 
 def test_max_pool2d_padding_never_wins():

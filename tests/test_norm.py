@@ -9,32 +9,9 @@ import minigrad as mg
 import minigrad.functional as F
 from minigrad.nn.norm import BatchNorm, Dropout
 from minigrad.tensor import Tensor
-from minigrad.testing import assert_grads_match
+from minigrad.testing import assert_grads_match, assert_layer_grads_match
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
-
-
-def _layer_grads_match(layer, x, atol=1e-5, rtol=1e-3):
-    """Backprop of sum(layer(x) * gy) w.r.t. x and every parameter equals central differences."""
-    params = layer.parameters()
-    saved = [p.data.copy() for p in params]
-    gy = np.random.default_rng(0).uniform(-1, 1, layer(x).shape)
-    xt = Tensor(x.copy(), requires_grad=True)
-    layer.zero_grad()
-    (layer(xt) * gy).sum().backward()
-    backprop = [xt.grad] + [p.grad for p in params]
-
-    def contracted(x_t, *values):
-        for p, v in zip(params, values, strict=True):
-            p.data = v.data
-        return (layer(x_t) * gy).sum()
-
-    numerical = mg.numerical_grad(contracted, x, *saved)
-    for p, v in zip(params, saved, strict=True):
-        p.data = v
-    names = ["x"] + [name for name, _ in layer.named_parameters()]
-    for name, back, num in zip(names, backprop, numerical, strict=True):
-        np.testing.assert_allclose(back, num, atol=atol, rtol=rtol, err_msg=f"d/d{name}")
 
 
 # --- Dropout --------------------------------------------------------------------------------
@@ -181,14 +158,14 @@ def test_batchnorm_grads_match_numerical_in_training(shape):
     rng = np.random.default_rng(8)
     bn.gamma.data[...] = rng.uniform(0.5, 2, shape[1])
     bn.beta.data[...] = rng.uniform(-1, 1, shape[1])
-    _layer_grads_match(bn, _batch(shape, 9))
+    assert_layer_grads_match(bn, _batch(shape, 9))
 
 
 @pytest.mark.parametrize("shape", [(5, 3), (2, 2, 3, 3)])
 def test_batchnorm_grads_match_numerical_in_eval(shape):
     bn = BatchNorm(shape[1])
     bn(_batch(shape, 10))
-    _layer_grads_match(bn.eval(), _batch(shape, 11))
+    assert_layer_grads_match(bn.eval(), _batch(shape, 11))
 
 
 def test_batchnorm_second_derivatives_match_numerical():
