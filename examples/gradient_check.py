@@ -16,7 +16,7 @@ import argparse
 import numpy as np
 from two_layer_net import TwoLayerNet
 
-from minigrad.data import load_digits
+import minigrad as mg
 
 BOUND = 1e-9
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
-    (x_train, t_train), _ = load_digits()
+    (x_train, t_train), _ = mg.data.load_digits()
     x_batch, t_batch = x_train[:3], t_train[:3]
     hidden = 10 if args.quick else 50
     network = TwoLayerNet(input_size=64, hidden_size=hidden, output_size=10, seed=args.seed)

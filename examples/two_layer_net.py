@@ -17,9 +17,8 @@ import time
 
 import numpy as np
 
+import minigrad as mg
 import minigrad.nn as nn
-from minigrad.data import load_digits
-from minigrad.tensor import no_grad
 
 # the book's keys -> the parameters' names in the graph
 BOOK_NAMES = {"W1": "affine1.W", "b1": "affine1.b", "W2": "affine2.W", "b2": "affine2.b"}
@@ -56,11 +55,11 @@ class TwoLayerNet:
         self.params = {key: p.data for key, p in self.named.items()}
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        with no_grad():
+        with mg.no_grad():
             return self.predictor(x).data
 
     def loss(self, x: np.ndarray, t: np.ndarray) -> float:
-        with no_grad():
+        with mg.no_grad():
             return float(self.net(x, t).data)
 
     def accuracy(self, x: np.ndarray, t: np.ndarray) -> float:
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     steps = args.steps or (300 if args.quick else 1000)
 
-    (x_train, t_train), (x_test, t_test) = load_digits()
+    (x_train, t_train), (x_test, t_test) = mg.data.load_digits()
     network = TwoLayerNet(input_size=64, hidden_size=50, output_size=10, seed=args.seed)
     rng = np.random.default_rng(args.seed)
     batch_size, learning_rate = 100, 0.5

@@ -164,6 +164,13 @@ def test_graphs_nest_in_graphs_and_sequentials():
     assert seq(data).shape == (2, 1)
     assert [n for n, _ in seq.named_layers()][1:3] == ["graph1", "graph1.affine1"]
     assert_layer_grads_match(outer, data)
+    seq_in = nn.Input((3,))
+    around = nn.Graph(seq_in, nn.Tanh()(seq(seq_in)))
+    assert [n for n, _ in around.named_parameters()][-2:] == [
+        "sequential1.affine1.W",
+        "sequential1.affine1.b",
+    ]
+    np.testing.assert_allclose(around(data).data, np.tanh(seq(data).data))
 
 
 def test_a_graph_with_several_outputs_nests_as_a_layer_with_several_outputs():

@@ -226,9 +226,8 @@ def _check_targets(scores: Tensor, t: Any) -> Any:
                 f"SoftmaxWithLoss: {len(values)} labels for {n} rows of scores (shape "
                 f"{scores.shape}); pass one label per row, shape ({n},)"
             )
-        bad = (values < 0) | (values >= c)
-        if bad.any():
-            where = np.flatnonzero(bad)
+        if values.size and (values.min() < 0 or values.max() >= c):
+            where = np.flatnonzero((values < 0) | (values >= c))
             raise ValueError(
                 f"SoftmaxWithLoss: labels must lie in [0, {c}) for {c} classes; got "
                 f"{_preview(values[where])} at positions {_preview(where)}"
@@ -242,7 +241,7 @@ def _check_targets(scores: Tensor, t: Any) -> Any:
             )
         if values.dtype.kind not in "biuf":
             raise TypeError(f"SoftmaxWithLoss: target rows must be numbers, got {values.dtype}")
-        if (values < 0).any():
+        if values.size and values.min() < 0:
             raise ValueError(
                 f"SoftmaxWithLoss: target rows must be non-negative (one-hot or probabilities), "
                 f"got {_preview(values[values < 0])}"
