@@ -387,6 +387,18 @@ class Graph(Layer):
         """A table of the nodes in order: layer, inputs, output shape, parameter count.
 
         A shared layer's (or parameter's) count appears once, at its first node.
+
+        >>> from minigrad import nn
+        >>> x = nn.Input((3,), name="x")
+        >>> print(nn.Graph(x, nn.ReLU()(nn.Affine(3, 2)(x)), name="tiny").summary())
+        Graph 'tiny'
+        node     layer   inputs   output shape  params
+        ----------------------------------------------
+        x        Input            (None, 3)          0
+        affine1  Affine  x        (None, 2)          8
+        relu1    ReLU    affine1  (None, 2)          0
+        ----------------------------------------------
+        total parameters: 8
         """
         member = {id(layer): name for name, layer in self._members.items()}
         input_ids = {id(x) for x in self.inputs}
