@@ -245,6 +245,19 @@ def test_building_leaves_modes_and_state_alone():
     assert net.eval() is net and not probe.training
 
 
+def test_building_leaves_batchnorm_statistics_and_dropout_alone():
+    bn, drop = nn.BatchNorm(4), nn.Dropout(0.5, rng=0)
+    before = bn.state_dict()
+    x = nn.Input((4,))
+    net = nn.Graph(x, drop(bn(x)))
+    for name, value in bn.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    assert bn.training and drop.training
+    twin = nn.Sequential(nn.BatchNorm(4), nn.Dropout(0.5, rng=0))
+    data = np.linspace(-1, 1, 12).reshape(3, 4)
+    np.testing.assert_array_equal(net(data).data, twin(data).data)  # the same first mask
+
+
 def test_state_dict_round_trip_through_a_graph():
     x, t, _, loss = _book_net(hidden=4, inputs=3, classes=2)
     net = nn.Graph([x, t], loss)

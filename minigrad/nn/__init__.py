@@ -15,6 +15,7 @@ from minigrad.nn.layers import (
     SoftmaxWithLoss,
     Tanh,
 )
+from minigrad.nn.norm import BatchNorm, Dropout
 
 __all__ = [
     "Layer",
@@ -32,6 +33,8 @@ __all__ = [
     "Concat",
     "Conv2d",
     "MaxPool2d",
+    "Dropout",
+    "BatchNorm",
     "Input",
     "Node",
     "Graph",
