@@ -31,8 +31,14 @@ OPTIMIZERS = {
     "rmsprop": lambda params, lr: mg.optim.RMSprop(params, lr=lr),
     "adam": lambda params, lr: mg.optim.Adam(params, lr=lr),
 }
-DEFAULT_LR = {"sgd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
-              "rmsprop": 0.001, "adam": 0.001}
+DEFAULT_LR = {
+    "sgd": 0.1,
+    "momentum": 0.01,
+    "nesterov": 0.01,
+    "adagrad": 0.01,
+    "rmsprop": 0.001,
+    "adam": 0.001,
+}
 
 
 def load(name: str, root: str | None, dtype: np.dtype):
@@ -98,12 +104,11 @@ def train(args: argparse.Namespace) -> dict:
     optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr)
     loader = mg.data.DataLoader((x_train, t_train), args.batch_size, shuffle=True, seed=args.seed)
     history = {"epoch": [], "loss": [], "train_acc": [], "test_acc": [], "seconds": []}
-    bar_factory = _progress_bar(args.no_progress)
+    bar = _progress_bar(args.epochs * len(loader), args.no_progress)
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         losses, correct, seen = [], 0, 0
-        bar = bar_factory(loader, f"epoch {epoch}/{args.epochs}")
-        for xb, tb in bar:
+        for xb, tb in loader:
             scores = model(xb)
             loss = loss_layer(scores, tb)
             optimizer.zero_grad()
@@ -112,14 +117,15 @@ def train(args: argparse.Namespace) -> dict:
             losses.append(loss.item())
             correct += int((scores.data.argmax(axis=1) == tb).sum())
             seen += len(tb)
-            if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{losses[-1]:.3f}", acc=f"{correct / seen:.3f}")
+            bar.update(1)
         seconds = time.perf_counter() - start
+        bar.set_postfix(epoch=epoch, loss=f"{np.mean(losses):.3f}", acc=f"{correct / seen:.3f}")
         history["epoch"].append(epoch)
         history["loss"].append(float(np.mean(losses)))
         history["train_acc"].append(accuracy(model, x_train, t_train))
         history["test_acc"].append(accuracy(model, x_test, t_test))
         history["seconds"].append(seconds)
+    bar.close()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     mg.save(model, out / "model.npz")
@@ -130,23 +136,46 @@ def train(args: argparse.Namespace) -> dict:
     return history
 
 
-def _progress_bar(disabled: bool):
+def _progress_bar(total: int, disabled: bool):
+    """One bar over every step of the run (tqdm, an optional extra)."""
     try:
         from tqdm import tqdm  # noqa: PLC0415
     except ImportError:  # why: tqdm is an optional extra; train without a bar
-        return lambda it, desc: it
-    return lambda it, desc: tqdm(it, desc=desc, leave=False, disable=disabled, unit="batch")
+        return _NoBar()
+    return tqdm(total=total, disable=disabled, unit="step", desc="training")
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def set_postfix(self, **values: object) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 def print_table(history: dict, args: argparse.Namespace, n_train: int, n_test: int) -> None:
-    print(f"\n{args.model} on {args.dataset} ({n_train} train / {n_test} test images), "
-          f"{args.optimizer}, batch {args.batch_size}, {args.dtype}")
-    print(f"{'epoch':>5} {'loss':>8} {'train acc':>10} {'test acc':>9} {'s/epoch':>8}")
+    print(
+        f"\n{args.model} on {args.dataset} ({n_train} train / {n_test} test images), "
+        f"{args.optimizer}, batch {args.batch_size}, {args.dtype}"
+    )
+    print(f"{'epoch':>5} {'loss':>8} {'train acc':>10} {'test acc':>9} {'ms/epoch':>9}")
+    epochs = len(history["epoch"])
+    every = -(-epochs // 15)  # why: at most about 15 rows, always with the last epoch
     for i, epoch in enumerate(history["epoch"]):
-        print(f"{epoch:>5} {history['loss'][i]:>8.4f} {history['train_acc'][i]:>10.4f} "
-              f"{history['test_acc'][i]:>9.4f} {history['seconds'][i]:>8.2f}")
-    print(f"final test accuracy {history['test_acc'][-1]:.4f}, "
-          f"{np.mean(history['seconds']):.2f} s per epoch")
+        if (i + 1) % every and i != epochs - 1:
+            continue
+        print(
+            f"{epoch:>5} {history['loss'][i]:>8.4f} {history['train_acc'][i]:>10.4f} "
+            f"{history['test_acc'][i]:>9.4f} {history['seconds'][i] * 1e3:>9.1f}"
+        )
+    print(
+        f"final test accuracy {history['test_acc'][-1]:.4f}, "
+        f"{np.mean(history['seconds']) * 1e3:.1f} ms per epoch, "
+        f"{np.sum(history['seconds']):.1f} s of training"
+    )
 
 
 def plot(history: dict, path: Path, title: str) -> None:
@@ -159,10 +188,11 @@ def plot(history: dict, path: Path, title: str) -> None:
         print("matplotlib is not installed (pip install -e '.[examples]'): no plot written")
         return
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    left.plot(history["epoch"], history["loss"], marker="o")
+    marker = {"marker": "o"} if len(history["epoch"]) <= 30 else {}
+    left.plot(history["epoch"], history["loss"], **marker)
     left.set(xlabel="epoch", ylabel="mean training loss", title="loss")
-    right.plot(history["epoch"], history["train_acc"], marker="o", label="train")
-    right.plot(history["epoch"], history["test_acc"], marker="s", label="test")
+    right.plot(history["epoch"], history["train_acc"], label="train", **marker)
+    right.plot(history["epoch"], history["test_acc"], label="test", **marker)
     right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
     right.legend()
     fig.suptitle(title)
@@ -188,7 +218,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
     if args.epochs is None:
-        args.epochs = 2 if args.quick else (60 if args.dataset == "digits" else 5)
+        args.epochs = 10 if args.quick else (150 if args.dataset == "digits" else 5)
     return args
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def run(script: str) -> str:
+def run(script: str, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), "--quick"],
+        [sys.executable, str(EXAMPLES / script), "--quick", *args],
         capture_output=True,
         text=True,
         timeout=120,
@@ -40,3 +40,16 @@ def test_gradient_check_agrees_to_1e_9():
     for key in ("W1", "b1", "W2", "b2"):
         assert figure(out, key + r"\s+\([0-9, ]+\)") <= 1e-9
     assert figure(out, "largest difference") <= 1e-9
+
+
+def test_main_training_job_prints_the_table_and_writes_checkpoint_and_plot(tmp_path):
+    out = run("train.py", "--out", str(tmp_path), "--no-progress")
+    assert re.search(r"^epoch\s+loss\s+train acc\s+test acc", out, re.MULTILINE), out
+    assert figure(out, "final test accuracy") > 0.7
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    import minigrad as mg
+
+    state = mg.load(tmp_path / "model.npz")
+    assert {"affine1.W", "affine1.b", "affine2.W", "affine2.b"} <= set(state)
+    assert state["affine1.W"].shape == (64, 50)
+    assert "state.0.velocity" not in mg.load(tmp_path / "optimizer.npz")  # plain SGD: no buffers
