@@ -15,7 +15,7 @@ copyright = "2026, the minigrad authors"  # noqa: A001
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
 source_suffix = {".md": "markdown"}
-exclude_patterns = ["_build", "conftest.py", "README.md"]
+exclude_patterns = ["_build", "_generated", "conftest.py", "README.md"]
 myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"

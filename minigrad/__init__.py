@@ -7,7 +7,7 @@
 array([2., 4., 6.])
 """
 
-from minigrad import data, optim
+from minigrad import data, nn, optim, viz
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
 from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minigrad.io import load, save
@@ -32,5 +32,7 @@ __all__ = [
     "load",
     "data",
     "optim",
+    "nn",
+    "viz",
 ]
 __version__ = "0.1.0"
