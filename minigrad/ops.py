@@ -403,43 +403,56 @@ class SoftmaxCrossEntropy(Op):
     """y = mean over rows of -sum(t * log softmax(x));  dx = (softmax(x) - t) / N.
 
     ``t`` holds integer labels ``(N,)`` or target rows ``(N, C)``. A primitive for
-    stability (log-softmax through the log-sum-exp, exact for any logits) and speed
-    (one pass forward; the saved probabilities make backward one subtraction).
+    stability (log-softmax through the log-sum-exp, exact for any logits, never negative)
+    and speed (one pass forward; the saved probabilities make backward one subtraction).
     """
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
-        z = x - x.max(axis=1, keepdims=True)
+        n, c = x.shape
+        z = x - x.max(axis=1, keepdims=True)  # why: every z <= 0, so exp never overflows
         e = np.exp(z)
-        s = e.sum(axis=1, keepdims=True)
-        logp = z - np.log(s)
-        n = x.shape[0]
+        s = e.sum(axis=1, keepdims=True)  # s >= 1: the row's maximum contributes e^0
         if t.ndim == 1:
-            loss = -logp[np.arange(n), t].sum() / n
+            if n and (t.min() < 0 or t.max() >= c):
+                raise ValueError(
+                    f"softmax_cross_entropy: labels must lie in [0, {c}), got values from "
+                    f"{t.min()} to {t.max()}"
+                )
+            # -log p[t] = log s - z[t]: two non-negative terms, so the loss is never negative
+            loss = (np.log(s).sum() - z[np.arange(n), t].sum()) / n
         else:
-            loss = -(t * logp).sum() / n
-        self.p = e / s  # why: reused by a first-order backward, which records nothing
+            loss = ((np.log(s) * t.sum(axis=1, keepdims=True)).sum() - (t * z).sum()) / n
+        e /= s
+        self.p = e  # why: reused by a first-order backward, which records nothing
         return np.asarray(loss, dtype=x.dtype)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, t = self.inputs
         n = x.shape[0]
-        if is_grad_enabled():  # why: create_graph needs softmax(x) as a recorded function of x
-            z = x - x.max(axis=1, keepdims=True).detach()
-            logp = z - z.exp().sum(axis=1, keepdims=True).log()
-            p = logp.exp()
-        else:
-            p = Tensor(self.p)
+        if not is_grad_enabled():  # first order: plain arrays, no graph to record
+            scale = gy.data / n
+            if t.ndim == 1:
+                gx = self.p.copy()  # why: a copy, so backward(retain_graph=True) can rerun
+                gx[np.arange(n), t.data] -= 1
+                gx *= scale
+            else:
+                gx = (self.p * t.data.sum(axis=1, keepdims=True) - t.data) * scale
+            gt = None
+            if t.requires_grad:  # rare (soft targets that learn): recompute log p exactly
+                z = x.data - x.data.max(axis=1, keepdims=True)
+                gt = Tensor((np.log(np.exp(z).sum(axis=1, keepdims=True)) - z) * scale)
+            return Tensor(gx), gt
+        # why: create_graph needs softmax(x) as a recorded function of x
+        z = x - x.max(axis=1, keepdims=True).detach()
+        logp = z - z.exp().sum(axis=1, keepdims=True).log()
+        p = logp.exp()
         if t.ndim == 1:
             onehot = np.zeros(x.shape, dtype=x.dtype)
             onehot[np.arange(n), t.data] = 1
             gx = (p - onehot) * (gy / n)
         else:
             gx = (p * t.sum(axis=1, keepdims=True) - t) * (gy / n)
-        gt = None
-        if t.requires_grad:
-            logp = p.log() if not is_grad_enabled() else logp
-            gt = -logp * (gy / n)
-        return gx, gt
+        return gx, (-logp * (gy / n) if t.requires_grad else None)
 
 
 # --- convolution ----------------------------------------------------------------------------
