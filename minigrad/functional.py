@@ -24,6 +24,15 @@ def matmul(a: Any, b: Any) -> Tensor:
     return ops.MatMul.apply(a, b)
 
 
+def affine(x: Any, w: Any, b: Any) -> Tensor:
+    """x @ w + b for x (N, in), w (in, out), b (out,): the fused op behind ``nn.Affine``.
+
+    >>> affine([[1.0, 2.0]], [[3.0], [4.0]], [0.5]).numpy()
+    array([[11.5]])
+    """
+    return ops.Affine.apply(x, w, b)
+
+
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """Join tensors along an existing ``axis``.
 

@@ -387,29 +387,29 @@ def toposort(roots: Iterable[Any], parents: Callable[[Any], Iterable[Any]]) -> l
     """Every node reachable from ``roots``, each after all of its parents.
 
     Iterative depth-first search (no recursion limit), deterministic: parents are
-    visited in the order ``parents`` gives them. Nodes are compared by identity.
-    Raises ``ValueError`` on a cycle.
+    visited in the order ``parents`` gives them. Nodes are compared by identity (they
+    must not define ``__eq__``). Raises ``ValueError`` on a cycle.
     """
     order: list[Any] = []
-    state: dict[int, bool] = {}  # id -> False while on the stack, True when done
+    state: dict[Any, bool] = {}  # node -> False while on the stack, True when done
     for root in roots:
-        if id(root) in state:
+        if root in state:
             continue
-        state[id(root)] = False
+        state[root] = False
         stack = [(root, iter(parents(root)))]
         while stack:
             node, pending = stack[-1]
             for parent in pending:
-                seen = state.get(id(parent))
+                seen = state.get(parent)
                 if seen is None:
-                    state[id(parent)] = False
+                    state[parent] = False
                     stack.append((parent, iter(parents(parent))))
                     break
                 if seen is False:
                     raise ValueError(f"the graph has a cycle through {parent!r}")
             else:
                 stack.pop()
-                state[id(node)] = True
+                state[node] = True
                 order.append(node)
     return order
 
@@ -423,7 +423,7 @@ def _graph_parents(t: Tensor) -> tuple[Tensor, ...]:
             "this graph was freed by an earlier backward(); call that backward("
             "retain_graph=True) (or mg.grad(..., retain_graph=True)) to go through it twice"
         )
-    return tuple(x for x in op.inputs if x.requires_grad)
+    return op.inputs  # why: constants among them are leaves; backward skips them cheaply
 
 
 # --- backward ---------------------------------------------------------------------------------
@@ -465,37 +465,40 @@ def _backprop(
     otherwise the gradients of ``targets`` are returned and ``.grad`` is untouched.
     """
     order = toposort(roots, _graph_parents)
-    grads: dict[int, Tensor] = {}
+    grads: dict[Tensor, Tensor] = {}  # why: Tensors hash by identity, like id() but cheaper
     for root, seed in zip(roots, seeds, strict=True):
         seed = seed if isinstance(seed, Tensor) else Tensor(seed)
-        grads[id(root)] = grads[id(root)] + seed if id(root) in grads else seed
-    wanted = {id(t): i for i, t in enumerate(targets)} if targets is not None else None
+        grads[root] = grads[root] + seed if root in grads else seed
+    wanted = {t: i for i, t in enumerate(targets)} if targets is not None else None
     found: list[Tensor | None] = [None] * len(targets or ())
     handed: set[int] = set()
     with _GradMode(create_graph):
         for node in reversed(order):
-            g = grads.pop(id(node), None)
+            g = grads.pop(node, None)
             if g is None:
                 continue
-            if wanted is not None and id(node) in wanted:
-                found[wanted[id(node)]] = g
+            if wanted is not None and node in wanted:
+                found[wanted[node]] = g
             op = node.creator
             if op is None:
                 if wanted is None:
                     _accumulate(node, g.data, handed)
                 continue
             gxs = op.backward(g)
-            if not isinstance(gxs, tuple):
+            if type(gxs) is not tuple:
                 gxs = (gxs,)
             for x, gx in zip(op.inputs, gxs, strict=True):
                 if gx is None or not x.requires_grad:
                     continue
-                if gx.shape != x.shape:
-                    gx = _sum_to(gx, x.shape)
-                if gx.dtype != x.dtype:
-                    gx = gx.astype(x.dtype)
-                old = grads.get(id(x))
-                grads[id(x)] = gx if old is None else old + gx
+                if gx.data.shape != x.data.shape:
+                    gx = _sum_to(gx, x.data.shape)
+                if gx.data.dtype != x.data.dtype:
+                    gx = gx.astype(x.data.dtype)
+                old = grads.get(x)
+                if old is None:
+                    grads[x] = gx
+                else:  # why: without create_graph the sum needs no recording, only NumPy
+                    grads[x] = old + gx if create_graph else Tensor(old.data + gx.data)
             if not retain_graph:
                 op.free()
     return found

@@ -104,6 +104,16 @@ def _matmul_inputs() -> Inputs:
     return build()
 
 
+def _affine_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        n, k, m = (draw(st.integers(1, 4)) for _ in range(3))
+        x, w, b = (draw(arrays(s, min_value=-3, max_value=3)) for s in ((n, k), (k, m), (m,)))
+        return (x, w, b), {}
+
+    return build()
+
+
 def _reshape_inputs() -> Inputs:
     @st.composite
     def build(draw):
@@ -267,6 +277,7 @@ CASES = [
         lambda b, left: left @ b,
         inputs=_reflected(_matmul_inputs()),
     ),
+    Case("affine", F.affine, lambda x, w, b: x @ w + b, inputs=_affine_inputs()),
     Case("matmul_function", lambda a, b: mg.matmul(a, b), np.matmul, inputs=_matmul_inputs()),
     # reductions
     Case("sum", lambda x, **k: x.sum(**k), lambda x, **k: np.sum(x, **k), inputs=_with_axes()),
