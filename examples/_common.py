@@ -22,6 +22,8 @@ from minigrad import nn
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
+BATCH = 100  # the book's mini-batch size in the overfitting and BatchNorm experiments
+
 Data = tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
@@ -99,7 +101,7 @@ def train_steps(
     data: Data,
     steps: int,
     *,
-    batch_size: int = 100,
+    batch_size: int = BATCH,
     seed: int = 0,
     eval_every: int = 0,
 ) -> dict[str, list[float]]:
@@ -137,6 +139,87 @@ def train_steps(
                 evaluate(step)
     curves["skipped"] = [steps - optimizer.t]
     return curves
+
+
+def overfit_options(p: argparse.ArgumentParser, epochs: int, quick_epochs: int) -> None:
+    """The options of the book's overfitting experiments (300 samples, 6 hidden layers)."""
+    p.add_argument(
+        "--epochs", type=int, default=None, help=f"default {epochs} ({quick_epochs} with --quick)"
+    )
+    p.add_argument("--train-size", type=int, default=300, help="training samples (the book's)")
+    p.add_argument("--hidden-layers", type=int, default=6, help="hidden layers of 100 units")
+    p.add_argument("--lr", type=float, default=0.01, help="SGD learning rate (the book's)")
+    p.set_defaults(full_epochs=epochs, quick_epochs=quick_epochs)
+
+
+def compare_overfitting(args: argparse.Namespace, variants: dict, path: Path, what: str) -> None:
+    """Train each variant on ``args.train_size`` samples, print train/test accuracy and
+    their gap, and plot the accuracy curves and the gap per epoch.
+
+    ``variants`` maps a name to a function of the input size that returns
+    ``(net, optimizer)``; every variant sees the same mini-batches.
+    """
+    epochs = args.epochs or (args.quick_epochs if args.quick else args.full_epochs)
+    data = flat_data(args, args.train_size)
+    steps_per_epoch = max(args.train_size // BATCH, 1)
+    runs = {}
+    for name, make in variants.items():
+        net, optimizer = make(data[0][0].shape[1])
+        steps = epochs * steps_per_epoch
+        runs[name] = train_steps(
+            net, optimizer, data, steps, seed=args.seed, eval_every=steps_per_epoch
+        )
+    print(
+        f"\n{epochs} epochs of SGD (lr {args.lr}, batch {BATCH}) on {args.train_size} "
+        f"{args.dataset} samples, {args.hidden_layers} hidden ReLU layers of 100"
+    )
+    table(["variant", "train acc", "test acc", "gap", "late gap"], accuracy_rows(runs))
+    print("gap = train acc - test acc at the end; late gap = its mean over the last quarter")
+    plot(path, accuracy_panels(runs), f"{what}: {args.train_size} {args.dataset} samples")
+
+
+def accuracy_rows(runs: dict[str, dict]) -> list[list[object]]:
+    """Per run: name, final train and test accuracy, their gap, and the gap's mean over
+    the last quarter of the evaluations (less noisy than the last one alone)."""
+    rows = []
+    for name, curves in runs.items():
+        train, test = np.array(curves["train_acc"]), np.array(curves["test_acc"])
+        late = max(len(train) // 4, 1)
+        gap, late_gap = float(train[-1] - test[-1]), float(np.mean((train - test)[-late:]))
+        rows.append([name, float(train[-1]), float(test[-1]), gap, late_gap])
+    return rows
+
+
+def accuracy_panel(title: str, runs: dict[str, dict], keys: Sequence[str]) -> dict:
+    """A panel of accuracy per epoch: one colour per run, train solid, test dashed."""
+    lines = []
+    for i, (name, curves) in enumerate(runs.items()):
+        for key in keys:
+            style = {"color": f"C{i}", "linestyle": "-" if key == "train_acc" else "--"}
+            label = f"{name}, {key.removesuffix('_acc')}"
+            lines.append((curves["epoch"], curves[key], label, style))
+    return {
+        "title": title,
+        "xlabel": "epoch",
+        "ylabel": "accuracy",
+        "lines": lines,
+        "ylim": (0.0, 1.02),
+    }
+
+
+def accuracy_panels(runs: dict[str, dict]) -> list[dict]:
+    """Train and test accuracy of every run, and the gap between them."""
+    gap_lines = []
+    for i, (name, curves) in enumerate(runs.items()):
+        gap = np.subtract(curves["train_acc"], curves["test_acc"])
+        gap_lines.append((curves["epoch"], gap, name, {"color": f"C{i}"}))
+    gap_panel = {
+        "title": "train acc - test acc",
+        "xlabel": "epoch",
+        "ylabel": "gap",
+        "lines": gap_lines,
+    }
+    return [accuracy_panel("accuracy", runs, ("train_acc", "test_acc")), gap_panel]
 
 
 def smooth(values: Sequence[float], window: int) -> np.ndarray:
