@@ -191,12 +191,13 @@ def accuracy_rows(runs: dict[str, dict]) -> list[list[object]]:
 
 
 def accuracy_panel(title: str, runs: dict[str, dict], keys: Sequence[str]) -> dict:
-    """A panel of accuracy per epoch: one colour per run, train solid, test dashed."""
+    """A panel of accuracy per epoch (``keys``: train_acc, test_acc or both): one colour
+    per run, train solid, test dashed."""
     lines = []
     for i, (name, curves) in enumerate(runs.items()):
         for key in keys:
             style = {"color": f"C{i}", "linestyle": "-" if key == "train_acc" else "--"}
-            label = f"{name}, {key.removesuffix('_acc')}"
+            label = f"{name}, {key.removesuffix('_acc')}" if len(keys) > 1 else name
             lines.append((curves["epoch"], curves[key], label, style))
     return {
         "title": title,
