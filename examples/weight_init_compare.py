@@ -8,6 +8,9 @@ keeps the spread the same from layer to layer. Second, what that does to learnin
 trained with plain SGD (lr 0.01, batches of 128), the std-0.01 net does not learn at
 all (its loss stays at log 10 = 2.30), while the Xavier and He nets do, He's fastest.
 
+The net here has five hidden ReLU layers of 100 units (the book's histograms use five
+layers; its loss experiment has four hidden layers: ``--hidden-layers 4``).
+
 What to look for in ``weight_init.png``: the left panel holds the loss curves (std 0.01
 flat at 2.30, He below Xavier). The other panels are histograms, one per initialisation
 and one line per hidden layer, of the log10 of the positive activations at the start,
