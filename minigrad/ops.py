@@ -454,9 +454,11 @@ class SoftmaxCrossEntropy(Op):
         s = e.sum(axis=1, keepdims=True)  # s >= 1: the row's maximum contributes e^0
         if t.ndim == 1:
             if n and (t.min() < 0 or t.max() >= c):
+                where = np.flatnonzero((t < 0) | (t >= c))
                 raise ValueError(
-                    f"softmax_cross_entropy: labels must lie in [0, {c}), got values from "
-                    f"{t.min()} to {t.max()}"
+                    f"softmax_cross_entropy: labels must lie in [0, {c}) for {c} classes; got "
+                    f"{t[where][:5].tolist()} at positions {where[:5].tolist()}"
+                    f"{' (and more)' if where.size > 5 else ''}"
                 )
             # -log p[t] = log s - z[t]: two non-negative terms, so the loss is never negative
             loss = (np.log(s).sum() - z[np.arange(n), t].sum()) / n
