@@ -21,7 +21,7 @@ matmuls that a step needs: no bias, no ReLU, no loss, no gradient of the data).
 BLAS runs on one thread: the variables are set below, before NumPy is imported.
 Run from the project root (see benchmarks/README.md for the full command):
 
-    python benchmarks/step.py            # every scenario, about two minutes of timing
+    python benchmarks/step.py            # every scenario, memory runs included: 2-3 minutes
     python benchmarks/step.py --quick    # a few seconds: the checks and a rough timing
 """
 
@@ -392,8 +392,8 @@ def measure_memory(system: str, scenario: str, steps: int, mode: str) -> dict[st
     return result
 
 
-def _mib(n: float) -> str:
-    return f"{n / 2**20:.2f}"
+def _kib(n: float) -> str:
+    return f"{n / 1024:,.0f}"
 
 
 # --- where minigrad's time goes ----------------------------------------------------------------
@@ -431,20 +431,24 @@ def profile_minigrad(scenario: str, steps: int) -> None:
 # --- the machine ------------------------------------------------------------------------------
 def describe_machine() -> list[str]:
     lines = [f"python {platform.python_version()}, numpy {np.__version__}"]
-    cpu = "unknown"
+    cpu = platform.processor() or "unknown"
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "unknown"
+            first = f.read().split("\n\n")[0]  # the first processor's block
+        pairs = (line.partition(":") for line in first.splitlines())
+        info = {key.strip(): value.strip() for key, _, value in pairs}
+        cpu = f"{info['model name']} (family {info['cpu family']}, model {info['model']})"
+    except (OSError, KeyError):
+        pass
     lines.append(f"cpu: {cpu}, {os.cpu_count()} logical cores")
     try:
         from threadpoolctl import threadpool_info
 
         for pool in threadpool_info():
+            kernel = f", kernel {pool['architecture']}" if pool.get("architecture") else ""
             lines.append(
-                f"blas: {pool.get('internal_api')} {pool.get('version')}, "
-                f"kernel {pool.get('architecture')}, {pool.get('num_threads')} thread(s)"
+                f"{pool.get('user_api')}: {pool.get('internal_api')} {pool.get('version') or ''}"
+                f"{kernel}, {pool.get('num_threads')} thread(s) ({Path(pool['filepath']).name})"
             )
     except ImportError:
         blas = np.show_config(mode="dicts").get("Build Dependencies", {}).get("blas", {})
@@ -465,7 +469,7 @@ def describe_machine() -> list[str]:
     lines.append(f"minigrad: {minigrad_version()}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
     lines.append(f"load average (1 min) before the run: {load:.2f}")
-    if load > 0.5:
+    if load > 1.0:
         lines.append(
             "note: the machine is busy; other processes slow interpreter-bound code more than "
             "BLAS, so ratios for the small scenarios come out too high: rerun when it is idle"
@@ -566,7 +570,7 @@ def main() -> int:
         )
         mid = min(10, memory_steps)
         print(
-            f"  {'scenario':<12}{'system':<10}{'mode':<12}{'peak MiB':>9}"
+            f"  {'scenario':<12}{'system':<10}{'mode':<12}{'peak KiB':>9}"
             f"{f'after {mid}':>11}{f'after {memory_steps}':>12}  flat"
         )
         for name in memory_scenarios:
@@ -581,8 +585,8 @@ def main() -> int:
                     flat = abs(late - early) <= slack
                     memory_rows.append((name, system, mode, r["peak"], flat))
                     print(
-                        f"  {name:<12}{system:<10}{mode:<12}{_mib(r['peak']):>9}"
-                        f"{_mib(early):>11}{_mib(late):>12}  {'yes' if flat else 'NO'}"
+                        f"  {name:<12}{system:<10}{mode:<12}{_kib(r['peak']):>9}"
+                        f"{_kib(early):>11}{_kib(late):>12}  {'yes' if flat else 'NO'}"
                         f"{'' if r['finite'] else '  (weights went non-finite)'}"
                     )
         print()
@@ -597,13 +601,13 @@ def main() -> int:
         cells = " | ".join(f"{m[c] / m['reference']:.2f}" for c in columns)
         print(f"| {SCENARIOS[name].title} | {m['reference'] * 1e6:.1f} | {cells} |")
     if memory_rows:
-        print("\n## peak memory (tracemalloc, MiB above the model) and minigrad / reference")
+        print("\n## peak memory (tracemalloc, KiB above the model) and minigrad / reference")
         print("| scenario | reference | minigrad | minigrad / reference |")
         print("|---|---:|---:|---:|")
         peaks = {(n, sy): p for n, sy, mode, p, _ in memory_rows if mode == "tracemalloc"}
         for name in memory_scenarios:
             ref, mgr = peaks[(name, "reference")], peaks[(name, "minigrad")]
-            print(f"| {SCENARIOS[name].title} | {_mib(ref)} | {_mib(mgr)} | {mgr / ref:.2f} |")
+            print(f"| {SCENARIOS[name].title} | {_kib(ref)} | {_kib(mgr)} | {mgr / ref:.2f} |")
         not_flat = [f"{n} {sy} ({mode})" for n, sy, mode, _, flat in memory_rows if not flat]
         verdict = "yes" if not not_flat else "NO: " + ", ".join(not_flat)
         print(f"\nmemory flat over the run: {verdict}")
