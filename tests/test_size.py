@@ -22,8 +22,14 @@ def code_lines(path: Path) -> int:
                 docstring_lines.update(range(body[0].lineno, body[0].end_lineno + 1))
     lines = set()
     for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type in (tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT,
-                        tokenize.DEDENT, tokenize.ENDMARKER):
+        if tok.type in (
+            tokenize.COMMENT,
+            tokenize.NL,
+            tokenize.NEWLINE,
+            tokenize.INDENT,
+            tokenize.DEDENT,
+            tokenize.ENDMARKER,
+        ):
             continue
         lines.update(range(tok.start[0], tok.end[0] + 1))
     return len(lines - docstring_lines)
