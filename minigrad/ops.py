@@ -171,7 +171,7 @@ class Affine(Op):
             return (
                 Tensor(g @ w.data.T) if x.requires_grad else None,
                 Tensor(x.data.T @ g) if w.requires_grad else None,
-                Tensor(g.sum(axis=0)) if b.requires_grad else None,
+                Tensor(np.add.reduce(g, axis=0)) if b.requires_grad else None,
             )
         return (
             gy @ w.T if x.requires_grad else None,

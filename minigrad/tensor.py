@@ -329,7 +329,11 @@ class Op:
         op = cls.__new__(cls)
         if settings:
             op.__dict__.update(settings)
-        inputs = _operands(args)
+        inputs = args
+        for a in args:
+            if not isinstance(a, Tensor):
+                inputs = _operands(args)
+                break
         out = Tensor.__new__(Tensor)
         out.data = op.forward(*[x.data for x in inputs])
         out.grad = out.name = out.creator = None
@@ -354,11 +358,6 @@ class Op:
 
 def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
     """Wrap non-Tensor operands as constants; a Python scalar takes its partner's dtype."""
-    for a in args:
-        if not isinstance(a, Tensor):
-            break
-    else:
-        return args
     like = next((a.dtype for a in args if isinstance(a, Tensor)), None)
     out = []
     for a in args:
