@@ -116,12 +116,8 @@ class MatMul(Op):
         try:
             return x @ w
         except ValueError:
-            raise ValueError(
-                f"matmul: shapes {x.shape} and {w.shape} do not fit: the last axis of the "
-                f"first ({x.shape[-1] if x.ndim else '-'}) must equal the "
-                f"{'first' if w.ndim == 1 else 'second-to-last'} axis of the second "
-                f"({w.shape[0] if w.ndim == 1 else w.shape[-2] if w.ndim else '-'})"
-            ) from None
+            why = _why(x, w)
+            raise ValueError(f"matmul: shapes {x.shape} and {w.shape} do not fit: {why}") from None
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, w = self.inputs
@@ -180,6 +176,20 @@ class Affine(Op):
         )
 
 
+def _why(x: np.ndarray, w: np.ndarray) -> str:
+    """What np.matmul objected to, in words."""
+    if x.ndim == 0 or w.ndim == 0:
+        return "matmul needs at least one axis on each side; use * for scalars"
+    inner_w = w.shape[0] if w.ndim == 1 else w.shape[-2]
+    if x.shape[-1] != inner_w:
+        where = "first" if w.ndim == 1 else "second-to-last"
+        return (
+            f"the last axis of the first ({x.shape[-1]}) must equal the {where} axis of the "
+            f"second ({inner_w})"
+        )
+    return f"their batch axes {x.shape[:-2]} and {w.shape[:-2]} cannot be broadcast together"
+
+
 def _swap_last(t: Tensor) -> Tensor:
     axes = list(range(t.ndim))
     axes[-1], axes[-2] = axes[-2], axes[-1]
@@ -229,7 +239,7 @@ class Max(Op):
         (x,) = self.inputs
         keep = _keepdims_shape(x.shape, self.axis)
         mask = x.data == self.output().data.reshape(keep)
-        share = mask / mask.sum(axis=self.axis, keepdims=True)
+        share = (mask / mask.sum(axis=self.axis, keepdims=True)).astype(x.dtype)
         return gy.reshape(keep) * share
 
 
@@ -453,10 +463,15 @@ class SoftmaxCrossEntropy(Op):
         e = np.exp(z)
         s = e.sum(axis=1, keepdims=True)  # s >= 1: the row's maximum contributes e^0
         if t.ndim == 1:
+            if t.dtype.kind not in "iu":
+                raise TypeError(
+                    f"cross-entropy: labels of shape {t.shape} must be integers, got dtype "
+                    f"{t.dtype}; pass t.astype(np.int64), or target rows of shape {x.shape}"
+                )
             if n and (t.min() < 0 or t.max() >= c):
                 where = np.flatnonzero((t < 0) | (t >= c))
                 raise ValueError(
-                    f"softmax_cross_entropy: labels must lie in [0, {c}) for {c} classes; got "
+                    f"cross-entropy: labels must lie in [0, {c}) for {c} classes; got "
                     f"{t[where][:5].tolist()} at positions {where[:5].tolist()}"
                     f"{' (and more)' if where.size > 5 else ''}"
                 )

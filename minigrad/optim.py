@@ -295,7 +295,9 @@ class SGD(Optimizer):
             work += g
             g = work
         if momentum:
-            velocity = state["velocity"]
+            velocity = state.get("velocity")
+            if velocity is None:  # why: momentum may be switched on after construction
+                velocity = state["velocity"] = np.zeros_like(data)
             velocity *= momentum
             velocity += g
             if self.nesterov:

@@ -131,7 +131,7 @@ class Tensor:
         extra = ", requires_grad=True" if self.requires_grad else ""
         return f"Tensor({body}{extra})"
 
-    # why: Tensors are graph nodes compared by identity (as in PyTorch); `==` stays elementwise
+    # why: hashed by identity, so Tensors can key dicts (the engine's); `==` is elementwise
     __hash__ = object.__hash__
 
     # --- backward ---------------------------------------------------------------------------
@@ -193,6 +193,12 @@ class Tensor:
         return ops.GetItem.apply(self, index=index)
 
     # comparisons give plain boolean arrays: they have no gradient
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data == _data(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data != _data(other)
+
     def __lt__(self, other: Any) -> np.ndarray:
         return self.data < _data(other)
 
@@ -221,8 +227,10 @@ class Tensor:
         array([2.])
         """
         axes = _axes(axis)
+        if axes is not None and any(not -self.ndim <= a < self.ndim for a in axes):
+            raise ValueError(f"mean: axis {axis} is out of range for shape {self.shape}")
         count = self.size if axes is None else int(np.prod([self.shape[a] for a in axes]))
-        return self.sum(axes, keepdims) / max(count, 1)
+        return self.sum(axes, keepdims) / count
 
     def max(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Largest value over ``axis``; ties share the gradient equally.
@@ -290,7 +298,13 @@ class Tensor:
         """Permute the axes (reverse them when none are given), as ``np.transpose``."""
         if len(axes) == 1 and not isinstance(axes[0], int | np.integer):
             axes = tuple(axes[0])
-        return ops.Transpose.apply(self, axes=axes or None)
+        if axes and sorted(a % max(self.ndim, 1) for a in axes) != list(range(self.ndim)):
+            raise ValueError(
+                f"transpose: axes {tuple(axes)} are not a permutation of the {self.ndim} axes "
+                f"of a tensor of shape {self.shape}"
+            )
+        # why: normalised, so backward's inverse permutation is right for negative axes too
+        return ops.Transpose.apply(self, axes=tuple(a % self.ndim for a in axes) or None)
 
     @property
     def T(self) -> Tensor:
@@ -442,9 +456,14 @@ def _seed_grad(t: Tensor, grad: ArrayLike | None) -> np.ndarray:
     return g
 
 
-def _sum_to(g: Tensor, shape: tuple[int, ...]) -> Tensor:
+def _sum_to(g: Tensor, shape: tuple[int, ...], op: Op | None = None) -> Tensor:
     """Sum a broadcast gradient back to ``shape``: over added leading axes, then size-1 axes."""
     lead = g.ndim - len(shape)
+    if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:], strict=True)):
+        raise RuntimeError(  # why: a wrong backward must fail loudly, never give a wrong grad
+            f"{op!r} backward returned a gradient of shape {g.shape} for an input of shape "
+            f"{shape}; it cannot be summed back to that shape"
+        )
     if lead:
         g = g.sum(tuple(range(lead)))
     ones = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
@@ -490,7 +509,7 @@ def _backprop(
                 if gx is None or not x.requires_grad:
                     continue
                 if gx.data.shape != x.data.shape:
-                    gx = _sum_to(gx, x.data.shape)
+                    gx = _sum_to(gx, x.data.shape, op)
                 if gx.data.dtype != x.data.dtype:
                     gx = gx.astype(x.data.dtype)
                 old = grads.get(x)
@@ -536,8 +555,8 @@ def grad(
     inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
     if grad_outputs is None:
         grad_outputs = [None] * len(outputs)
-    elif single:
-        grad_outputs = [grad_outputs]
+    elif single and not (isinstance(grad_outputs, list | tuple) and len(grad_outputs) == 1):
+        grad_outputs = [grad_outputs]  # why: one output takes its gradient bare or in a list
     if len(grad_outputs) != len(outputs):
         raise ValueError(
             f"got {len(grad_outputs)} grad_outputs for {len(outputs)} outputs; pass one each"
@@ -550,6 +569,11 @@ def grad(
         if not y.requires_grad:
             continue  # why: it does not depend on any input; its gradient is zero
         roots.append(y)
+        if isinstance(gy, Tensor) and gy.shape != y.shape:
+            raise ValueError(
+                f"grad_outputs has shape {gy.shape} but the output has shape {y.shape}; "
+                f"they must match"
+            )
         seeds.append(gy if isinstance(gy, Tensor) else _seed_grad(y, gy))
     keep = create_graph if retain_graph is None else retain_graph
     found = _backprop(roots, seeds, keep, create_graph, targets=inputs) if roots else []

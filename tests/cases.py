@@ -132,6 +132,8 @@ def _transpose_inputs() -> Inputs:
     def build(draw):
         x = draw(arrays(min_value=-3, max_value=3))
         perm = draw(st.permutations(range(x.ndim))) if x.ndim else []
+        # negative axes too: transpose must invert -1 as it inverts ndim - 1
+        perm = [a - x.ndim if draw(st.booleans()) else a for a in perm]
         return (x,), {"axes": tuple(perm) or None}
 
     return build()

@@ -293,3 +293,57 @@ def test_toposort_detects_a_cycle():
     graph = {"a": ["b"], "b": ["a"]}
     with pytest.raises(ValueError, match="cycle"):
         toposort(["a"], lambda n: graph[n])
+
+
+def test_transpose_with_negative_axes_backpropagates_the_inverse_permutation():
+    x = leaf(np.arange(24.0).reshape(2, 3, 4))
+    weights = np.random.default_rng(0).standard_normal((4, 2, 3))
+    (x.transpose(-1, 0, 1) * weights).sum().backward()
+    np.testing.assert_array_equal(x.grad, weights.transpose(1, 2, 0))
+
+
+def test_a_backward_of_the_wrong_shape_is_an_error_not_a_wrong_gradient():
+    class Broken(mg.tensor.Op):
+        def forward(self, x):
+            return x.sum(axis=0)
+
+        def backward(self, gy):
+            return gy.reshape(1, -1).broadcast_to((5, 3))  # wrong: the input is (2, 3)
+
+    x = leaf(np.ones((2, 3)))
+    with pytest.raises(RuntimeError, match=r"Broken backward returned .* \(5, 3\) .* \(2, 3\)"):
+        Broken.apply(x).sum().backward()
+
+
+def test_comparisons_are_elementwise_arrays():
+    t = Tensor([1.0, 2.0])
+    np.testing.assert_array_equal(t == 1.0, [True, False])
+    np.testing.assert_array_equal(t != 1.0, [False, True])
+    np.testing.assert_array_equal(np.array([1.0, 2.0]) == t, [True, True])
+    np.testing.assert_array_equal(t < 2.0, [True, False])
+
+
+def test_gradcheck_works_on_functions_that_call_grad_themselves():
+    def gradient_norm(x):
+        (g,) = mg.grad((x**3).sum(), [x], create_graph=True)
+        return (g * g).sum()
+
+    assert mg.gradcheck(gradient_norm, np.array([1.0, -2.0]))
+
+
+def test_grad_checks_the_shape_of_tensor_grad_outputs_and_takes_a_list():
+    x = leaf([1.0, 2.0])
+    with pytest.raises(ValueError, match=r"grad_outputs has shape \(3,\)"):
+        mg.grad(x * 2, [x], grad_outputs=Tensor(np.ones(3)))
+    (g,) = mg.grad(x * 2, [x], grad_outputs=[np.array([1.0, 3.0])])
+    np.testing.assert_array_equal(g.data, [2.0, 6.0])
+
+
+def test_mean_rejects_an_axis_out_of_range():
+    with pytest.raises(ValueError, match=r"axis 5 is out of range for shape \(3,\)"):
+        Tensor(np.ones(3)).mean(axis=5)
+
+
+def test_batched_matmul_error_names_the_batch_axes():
+    with pytest.raises(ValueError, match=r"batch axes \(2,\) and \(3,\)"):
+        Tensor(np.ones((2, 2, 3))) @ Tensor(np.ones((3, 3, 2)))

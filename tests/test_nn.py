@@ -317,3 +317,30 @@ def test_every_layer_has_a_useful_repr():
     assert repr(nn.Concat(axis=2)) == "Concat(axis=2)"
     assert repr(nn.ReLU()) == "ReLU()"
     assert "(affine1): Affine(in_features=3" in repr(nn.Sequential(nn.Affine(3, 2)))
+
+
+def test_parameters_and_sub_layers_interleave_in_assignment_order():
+    class Net(nn.Layer):
+        def __init__(self):
+            super().__init__()
+            self.affine1 = nn.Affine(2, 2, rng=0)
+            self.scale = nn.Parameter(np.ones(1))
+            self.block = nn.Sequential(nn.Affine(2, 2, rng=1))
+            self.shift = nn.Parameter(np.zeros(1))
+
+    net = Net()
+    expected = ["affine1.W", "affine1.b", "scale", "block.affine1.W", "block.affine1.b", "shift"]
+    assert [name for name, _ in net.named_parameters()] == expected
+    net.scale = nn.Parameter(np.full(1, 2.0))  # reassigned: keeps its place
+    assert [name for name, _ in net.named_parameters()] == expected
+    assert list(net.state_dict()) == expected
+
+
+def test_momentum_switched_on_after_construction_works():
+    w = nn.Parameter(np.ones(2))
+    opt = mg.optim.SGD([w], lr=0.1)
+    opt.momentum = 0.9
+    w.grad = np.ones(2)
+    opt.step()
+    opt.step()
+    np.testing.assert_allclose(w.data, 1 - 0.1 * 1 - 0.1 * 1.9)

@@ -65,10 +65,11 @@ class Layer:
                 f"{type(self).__name__}.__init__ must call super().__init__() before "
                 f"assigning attributes (assigning {name!r})"
             )
-        members.pop(name, None)
         if isinstance(value, Parameter | Layer):
             self._buffers.pop(name, None)
-            members[name] = value
+            members[name] = value  # a reassigned name keeps its place in the order
+        else:
+            members.pop(name, None)
         object.__setattr__(self, name, value)
 
     def register_buffer(self, name: str, value: ArrayLike) -> None:
@@ -92,22 +93,16 @@ class Layer:
     # --- what it owns ----------------------------------------------------------------------
     def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
         """This layer and every sub-layer (each once), with dotted names; this one is ``""``."""
-        seen: set[int] = set()
-        stack = [(prefix, self)]
-        while stack:
-            name, layer = stack.pop()
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            yield name, layer
-            subs = [(k, v) for k, v in layer._members.items() if isinstance(v, Layer)]
-            stack.extend((f"{name}.{k}" if name else k, v) for k, v in reversed(subs))
+        yield prefix, self
+        for name, member in self._walk(prefix):
+            if isinstance(member, Layer):
+                yield name, member
 
     def named_parameters(self) -> Iterator[tuple[str, Parameter]]:
         """Every parameter with its dotted name, in assignment order; shared ones once."""
         seen: set[int] = set()
-        for name, p in self._walk(Parameter):
-            if id(p) not in seen:
+        for name, p in self._walk():
+            if isinstance(p, Parameter) and id(p) not in seen:
                 seen.add(id(p))
                 yield name, p
 
@@ -121,22 +116,24 @@ class Layer:
             for name in layer._buffers:
                 yield (f"{prefix}.{name}" if prefix else name), getattr(layer, name)
 
-    def _walk(self, kind: type, prefix: str = "") -> Iterator[tuple[str, Any]]:
-        seen: set[int] = set()
-        stack: list[tuple[str, Layer]] = [(prefix, self)]
+    def _walk(self, prefix: str = "") -> Iterator[tuple[str, Parameter | Layer]]:
+        """Every member below this layer with its dotted name: depth first, in assignment
+        order, each sub-layer once (a shared layer stays where it was first assigned)."""
+        seen = {id(self)}
+        stack = [(prefix, iter(self._members.items()))]
         while stack:
-            base, layer = stack.pop()
-            if id(layer) in seen:
-                continue
-            seen.add(id(layer))
-            subs = []
-            for name, member in layer._members.items():
+            base, pending = stack[-1]
+            for name, member in pending:
                 full = f"{base}.{name}" if base else name
-                if isinstance(member, kind):
+                if not isinstance(member, Layer):
                     yield full, member
-                elif isinstance(member, Layer):
-                    subs.append((full, member))
-            stack.extend(reversed(subs))
+                elif id(member) not in seen:
+                    seen.add(id(member))
+                    yield full, member
+                    stack.append((full, iter(member._members.items())))
+                    break
+            else:
+                stack.pop()
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``.grad = None``)."""
