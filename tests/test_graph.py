@@ -239,9 +239,10 @@ def test_building_leaves_modes_and_state_alone():
     probe = Probe()
     x = nn.Input((2,))
     net = nn.Graph(x, probe(x))
-    assert probe.modes == [False] and probe.training and float(probe.calls) == 0
+    # built with two dummy batch sizes, both in eval mode, state restored
+    assert probe.modes == [False, False] and probe.training and float(probe.calls) == 0
     net(np.ones((1, 2)))
-    assert probe.modes == [False, True] and float(probe.calls) == 1
+    assert probe.modes == [False, False, True] and float(probe.calls) == 1
     assert net.eval() is net and not probe.training
 
 
@@ -379,3 +380,12 @@ def test_running_with_wrong_inputs_says_which_and_what_was_expected():
 def test_input_rejects_a_bad_shape():
     with pytest.raises(ValueError, match="without the batch axis"):
         nn.Input((-1, 3))
+
+
+def test_an_unbatched_output_of_size_two_is_not_mistaken_for_the_batch_axis():
+    class FeatureMean(nn.Layer):
+        def forward(self, x):
+            return x.mean(axis=0)
+
+    x = nn.Input((2,))
+    assert FeatureMean()(x).shape_text == "(2,)"

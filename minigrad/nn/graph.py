@@ -29,6 +29,7 @@ from minigrad.nn.layer import Layer, Symbolic
 from minigrad.tensor import Tensor, no_grad, toposort
 
 _BATCH = 2  # the batch size of the dummy run that infers shapes
+_OTHER_BATCH = 3  # a second run: an axis that follows the batch size is the batch axis
 
 
 class _Call:
@@ -107,11 +108,16 @@ class Node(Symbolic):
         call = _Call(layer, tuple(args), dict(kwargs))
         outputs = _infer(call)
         batched = any(a.batched for a in args)
+        if batched:  # why: a second size tells a batch axis from an axis that happens to be 2
+            others = _infer(call, _OTHER_BATCH)
         if isinstance(outputs, tuple | list):
-            nodes = tuple(_output_node(call, i, y, batched, layer) for i, y in enumerate(outputs))
+            nodes = tuple(
+                _output_node(call, i, y, batched and _follows_batch(others[i]), layer)
+                for i, y in enumerate(outputs)
+            )
             call.outputs = nodes
             return nodes
-        return _output_node(call, None, outputs, batched, layer)
+        return _output_node(call, None, outputs, batched and _follows_batch(others), layer)
 
 
 class Input(Node):
@@ -145,8 +151,8 @@ class Input(Node):
         return f"Input({self.shape}, dtype={self.dtype}{name})"
 
 
-def _dummy(node: Node) -> Tensor:
-    shape = (_BATCH, *node.shape) if node.batched else node.shape
+def _dummy(node: Node, batch: int = _BATCH) -> Tensor:
+    shape = (batch, *node.shape) if node.batched else node.shape
     if node.dtype.kind == "f":
         # why: positive values inside (0, 1), like pixels and probabilities: valid for
         # logs and square roots, and never on the kink of a ReLU
@@ -155,7 +161,7 @@ def _dummy(node: Node) -> Tensor:
     return Tensor(np.zeros(shape, dtype=node.dtype))  # why: label 0 is valid for any classes
 
 
-def _infer(call: _Call) -> Any:
+def _infer(call: _Call, batch: int = _BATCH) -> Any:
     """Run the layer once on a dummy batch: in eval mode, under no_grad, state restored."""
     layer = call.layer
     subs = [sub for _, sub in layer.named_layers()]
@@ -164,7 +170,7 @@ def _infer(call: _Call) -> Any:
     layer.eval()
     try:
         with no_grad():
-            outputs = layer(*[_dummy(a) for a in call.inputs], **call.kwargs)
+            outputs = layer(*[_dummy(a, batch) for a in call.inputs], **call.kwargs)
     except Exception as err:
         shapes = ", ".join(f"{a._label()!r} {a.shape_text}" for a in call.inputs)
         raise ValueError(
@@ -179,6 +185,12 @@ def _infer(call: _Call) -> Any:
         for sub, name, value in buffers:
             object.__setattr__(sub, name, value)
     return outputs
+
+
+def _follows_batch(y: Any) -> bool:
+    """True if the output of the second dummy run has the second batch size as axis 0."""
+    shape = np.shape(y.data if isinstance(y, Tensor) else y)
+    return len(shape) >= 1 and shape[0] == _OTHER_BATCH
 
 
 def _output_node(call: _Call, index: int | None, y: Any, batched: bool, layer: Layer) -> Node:
