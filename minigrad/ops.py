@@ -96,6 +96,8 @@ class Neg(Op):
 class Pow(Op):
     """y = x ** p;  dy/dx = p x^(p-1), dy/dp = y log x."""
 
+    keeps_output = True
+
     def forward(self, x: np.ndarray, p: np.ndarray) -> np.ndarray:
         try:
             return x**p
@@ -230,6 +232,8 @@ class BroadcastTo(Op):
 class Max(Op):
     """y = max of x over ``axis``;  dy/dx = 1 at the maximum (shared equally by ties)."""
 
+    keeps_output = True
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         if x.size == 0:
             raise ValueError(f"max of an empty tensor of shape {x.shape} has no value")
@@ -246,6 +250,8 @@ class Max(Op):
 # --- elementwise functions ------------------------------------------------------------------
 class Exp(Op):
     """y = e^x;  dy/dx = y."""
+
+    keeps_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.exp(x)
@@ -267,6 +273,8 @@ class Log(Op):
 class Sqrt(Op):
     """y = sqrt(x);  dy/dx = 1 / (2y)."""
 
+    keeps_output = True
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.sqrt(x)
 
@@ -287,6 +295,8 @@ class Abs(Op):
 class Tanh(Op):
     """y = tanh x;  dy/dx = 1 - y^2."""
 
+    keeps_output = True
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         return np.tanh(x)
 
@@ -297,6 +307,8 @@ class Tanh(Op):
 
 class Sigmoid(Op):
     """y = 1 / (1 + e^-x);  dy/dx = y (1 - y)."""
+
+    keeps_output = True
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # why: the tanh form never overflows, unlike 1 / (1 + exp(-x)) for x << 0

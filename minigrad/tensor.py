@@ -329,8 +329,11 @@ class Op:
     broadcast gradient back to the input's shape and dtype.
     """
 
+    # why: slots keep a recorded op small; settings and saved buffers go to __dict__
+    __slots__ = ("inputs", "output", "__dict__")
     inputs: tuple[Tensor, ...] | None
-    output: Callable[[], Tensor | None]
+    output: Callable[[], Tensor | None]  # set only where the class says keeps_output
+    keeps_output = False  # True for ops whose backward reads their result (exp, tanh, ...)
 
     def forward(self, *xs: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -357,14 +360,17 @@ class Op:
                 if x.requires_grad:
                     out.requires_grad, out.creator = True, op
                     op.inputs = inputs
-                    op.output = weakref.ref(out)
+                    if cls.keeps_output:
+                        op.output = weakref.ref(out)
                     break
         return out
 
     def free(self) -> None:
         """Drop the inputs and saved buffers; a later backward through here is an error."""
-        self.__dict__.clear()
         self.inputs = None
+        saved = self.__dict__
+        if saved:
+            saved.clear()
 
     def __repr__(self) -> str:
         return type(self).__name__
