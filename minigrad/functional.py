@@ -41,7 +41,13 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """
     if len(tensors) == 0:
         raise ValueError("concatenate needs at least one tensor")
-    return ops.Concatenate.apply(*tensors, axis=axis)
+    ts = _operands(tuple(tensors))
+    ndim = ts[0].ndim
+    if ndim == 0:
+        raise ValueError("concatenate cannot join 0-d tensors; use stack to add an axis")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"concatenate: axis {axis} is out of range for {ndim}-d tensors")
+    return ops.Concatenate.apply(*ts, axis=axis)
 
 
 def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -81,6 +87,7 @@ def maximum(a: Any, b: Any) -> Tensor:
     array([3., 5.])
     """
     a, b = _operands((a, b))
+    ops._check_broadcast("maximum", a.data, b.data)
     return where(a.data >= b.data, a, b)
 
 
@@ -91,6 +98,7 @@ def minimum(a: Any, b: Any) -> Tensor:
     array([1., 3.])
     """
     a, b = _operands((a, b))
+    ops._check_broadcast("minimum", a.data, b.data)
     return where(a.data <= b.data, a, b)
 
 
@@ -384,6 +392,12 @@ def batch_norm(
     axes = (0,) if x.ndim == 2 else (0, 2, 3)
     shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
     if training:
+        count = x.size // max(x.shape[1], 1)
+        if count < 2:
+            raise ValueError(
+                f"batch_norm in training needs more than one value per feature to compute a "
+                f"variance, got x of shape {x.shape}; use a larger batch, or eval() mode"
+            )
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
         var = (xc * xc).mean(axis=axes, keepdims=True)

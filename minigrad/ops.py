@@ -471,6 +471,8 @@ class SoftmaxCrossEntropy(Op):
 
     def forward(self, x: np.ndarray, t: np.ndarray) -> np.ndarray:
         n, c = x.shape
+        if n == 0:
+            raise ValueError("cross-entropy of an empty batch (0 rows) has no mean; pass rows")
         z = x - x.max(axis=1, keepdims=True)  # why: every z <= 0, so exp never overflows
         e = np.exp(z)
         s = e.sum(axis=1, keepdims=True)  # s >= 1: the row's maximum contributes e^0

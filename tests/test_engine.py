@@ -347,3 +347,19 @@ def test_mean_rejects_an_axis_out_of_range():
 def test_batched_matmul_error_names_the_batch_axes():
     with pytest.raises(ValueError, match=r"batch axes \(2,\) and \(3,\)"):
         Tensor(np.ones((2, 2, 3))) @ Tensor(np.ones((3, 3, 2)))
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda: mg.maximum(np.ones((2, 3)), np.ones(4)), r"maximum: .*\(2, 3\) and \(4,\)"),
+        (lambda: mg.concatenate([Tensor(1.0), Tensor(2.0)]), "0-d tensors; use stack"),
+        (lambda: mg.concatenate([np.ones(2)], axis=3), "axis 3 is out of range"),
+        (lambda: mg.nn.BatchNorm(3)(np.ones((1, 3))), "more than one value per feature"),
+        (lambda: mg.nn.SoftmaxWithLoss()(np.ones((0, 3)), np.zeros(0, int)), "empty batch"),
+    ],
+    ids=["maximum-shapes", "concat-0d", "concat-axis", "batchnorm-one-row", "empty-loss"],
+)
+def test_degenerate_inputs_are_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
