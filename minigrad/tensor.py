@@ -109,6 +109,9 @@ class Tensor:
     def __len__(self) -> int:
         return len(self.data)
 
+    def __bool__(self) -> bool:
+        return bool(self.data)  # why: as NumPy, ambiguous (an error) for several values
+
     def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and np.dtype(dtype) != self.data.dtype:
             return self.data.astype(dtype)
@@ -406,8 +409,8 @@ def toposort(roots: Iterable[Any], parents: Callable[[Any], Iterable[Any]]) -> l
     """Every node reachable from ``roots``, each after all of its parents.
 
     Iterative depth-first search (no recursion limit), deterministic: parents are
-    visited in the order ``parents`` gives them. Nodes are compared by identity (they
-    must not define ``__eq__``). Raises ``ValueError`` on a cycle.
+    visited in the order ``parents`` gives them. Nodes are told apart by identity (their
+    hash must be ``object.__hash__``, as Tensor's is). Raises ``ValueError`` on a cycle.
     """
     order: list[Any] = []
     state: dict[Any, bool] = {}  # node -> False while on the stack, True when done

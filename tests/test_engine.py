@@ -363,3 +363,9 @@ def test_batched_matmul_error_names_the_batch_axes():
 def test_degenerate_inputs_are_clear_errors(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_truth_value_follows_numpy():
+    assert not Tensor(0.0) and Tensor([2.0])
+    with pytest.raises(ValueError, match="ambiguous"):
+        bool(Tensor([1.0, 2.0]))
