@@ -361,11 +361,7 @@ class AdaGrad(Optimizer):
         sum_sq = state["sum_sq"]
         np.multiply(g, g, out=work)
         sum_sq += work
-        np.sqrt(sum_sq, out=work)
-        work += self.eps
-        np.divide(g, work, out=work)
-        work *= self.lr
-        data -= work
+        _rms_step(data, g, sum_sq, work, self.lr, self.eps)
 
 
 class RMSprop(Optimizer):
@@ -422,11 +418,7 @@ class RMSprop(Optimizer):
         np.multiply(g, g, out=work)
         work *= 1.0 - self.alpha
         mean_sq += work
-        np.sqrt(mean_sq, out=work)
-        work += self.eps
-        np.divide(g, work, out=work)
-        work *= self.lr
-        data -= work
+        _rms_step(data, g, mean_sq, work, self.lr, self.eps)
 
 
 class Adam(Optimizer):
@@ -517,6 +509,17 @@ class Adam(Optimizer):
 
 
 # --- helpers ------------------------------------------------------------------------------
+def _rms_step(
+    data: np.ndarray, g: np.ndarray, squares: np.ndarray, work: np.ndarray, lr: float, eps: float
+) -> None:
+    """p -= lr * g / (sqrt(squares) + eps), in place, through the scratch array ``work``."""
+    np.sqrt(squares, out=work)
+    work += eps
+    np.divide(g, work, out=work)
+    work *= lr
+    data -= work
+
+
 def _parameter_list(cls: str, params: Iterable[Any]) -> list[Any]:
     """Materialise ``params`` and check it: non-empty, float arrays, no repeats."""
     if hasattr(params, "data") or isinstance(params, np.ndarray):
