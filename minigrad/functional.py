@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from minigrad import ops
-from minigrad.tensor import Tensor, _data, _operands
+from minigrad.tensor import Tensor, _data, _operands, _tensor
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -138,7 +138,7 @@ def mse(x: Any, t: Any) -> Tensor:
     >>> float(mse(Tensor([1.0, 3.0]), np.array([0.0, 0.0])).data)
     5.0
     """
-    d = x - t if isinstance(x, Tensor) else Tensor(x) - t
+    d = _tensor(x) - t
     return (d * d).mean()
 
 
@@ -158,7 +158,7 @@ def _pair(value: int | Sequence[int], what: str, minimum: int) -> tuple[int, int
 
 
 def _image(x: Any, name: str) -> Tensor:
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    x = _tensor(x)
     if x.ndim != 4:
         raise ValueError(
             f"{name} needs a 4-D input (N, C, H, W), got shape {x.shape}; add the missing "
@@ -225,7 +225,7 @@ def col2im(
              [2., 4., 2.],
              [1., 2., 1.]]]])
     """
-    cols = cols if isinstance(cols, Tensor) else Tensor(cols)
+    cols = _tensor(cols)
     shape = tuple(int(n) for n in shape)
     if len(shape) != 4:
         raise ValueError(f"col2im: shape must be (N, C, H, W), got {shape}")
@@ -261,7 +261,7 @@ def conv2d(
              [42., 50.]]]])
     """
     x = _image(x, "conv2d")
-    W = W if isinstance(W, Tensor) else Tensor(W)
+    W = _tensor(W)
     if W.ndim != 4:
         raise ValueError(
             f"conv2d: W must be 4-D (out_channels, in_channels, kh, kw), got shape {W.shape}"
@@ -278,7 +278,7 @@ def conv2d(
     cols = ops.Im2Col.apply(x, kernel=(kh, kw), stride=stride, pad=pad)  # (C*kh*kw, N*OH*OW)
     y = W.reshape(fn, c * kh * kw) @ cols  # (FN, N*OH*OW)
     if b is not None:
-        b = b if isinstance(b, Tensor) else Tensor(b)
+        b = _tensor(b)
         if b.shape != (fn,):
             raise ValueError(
                 f"conv2d: b must have shape ({fn},), one value per filter of W {W.shape}, "
@@ -343,7 +343,7 @@ def dropout(
             f"dropout: p = {p} is outside [0, 1); it is the probability of dropping each "
             f"value, e.g. 0.5"
         )
-    x = x if isinstance(x, Tensor) else Tensor(x)
+    x = _tensor(x)
     if not training or p == 0.0:
         return x
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
@@ -375,9 +375,9 @@ def batch_norm(
     array([[-1., -1.],
            [ 1.,  1.]])
     """
-    x = x if isinstance(x, Tensor) else Tensor(x)
-    gamma = gamma if isinstance(gamma, Tensor) else Tensor(gamma)
-    beta = beta if isinstance(beta, Tensor) else Tensor(beta)
+    x = _tensor(x)
+    gamma = _tensor(gamma)
+    beta = _tensor(beta)
     if x.ndim not in (2, 4):
         raise ValueError(
             f"batch_norm needs (N, D) or (N, C, H, W) input, got shape {x.shape}; flatten "

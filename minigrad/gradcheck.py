@@ -84,28 +84,48 @@ def gradcheck(
     >>> gradcheck(lambda x: (x.tanh() * x).sum(), np.array([0.5, -1.0]))
     True
     """
+
+    def weights(y: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
+        if y.size == 1:
+            return np.ones(y.shape)
+        return np.random.default_rng(0).standard_normal(y.shape)
+
+    _check_backprop(f, inputs, weights, eps, atol, rtol, constant_ok=False)
+    return True
+
+
+def _check_backprop(
+    f: Callable[..., Any],
+    inputs: tuple[ArrayLike, ...],
+    upstream: Callable[[np.ndarray, list[np.ndarray]], np.ndarray],
+    eps: float,
+    atol: float,
+    rtol: float,
+    constant_ok: bool,
+) -> None:
+    """Backprop of ``f`` under the upstream gradient ``upstream(y, inputs)`` against
+    central differences of ``sum(f * upstream)``, for every float input (in float64).
+
+    The core of :func:`gradcheck` and ``minigrad.testing.assert_grads_match``.
+    """
     xs = [_as_float64(x) for x in inputs]
-    checked = [x.dtype.kind == "f" for x in xs]
-
-    def scalar_f(*ts: Tensor) -> Tensor:
-        y = f(*ts)
-        if isinstance(y, Tensor) and y.size != 1:
-            weights = np.random.default_rng(0).standard_normal(y.shape)
-            y = (y * weights).sum()
-        return y
-
-    tensors = [Tensor(x, requires_grad=c) for x, c in zip(xs, checked, strict=True)]
-    y = scalar_f(*tensors)
-    if not isinstance(y, Tensor) or not y.requires_grad:
+    tensors = [Tensor(x.copy(), requires_grad=x.dtype.kind == "f") for x in xs]
+    y = f(*tensors)
+    if not isinstance(y, Tensor):
+        raise TypeError(f"f must return a Tensor, got {type(y).__name__}")
+    if not y.requires_grad and not constant_ok:
         raise ValueError("f's result does not depend on any float input; nothing to check")
-    y.backward()
-    numeric = numerical_grad(scalar_f, *xs, eps=eps)
+    gy = upstream(y.data, xs)
+    if y.requires_grad:
+        y.backward(gy)
+    numeric = numerical_grad(lambda *ts: (f(*ts) * gy).sum(), *xs, eps=eps)
     for i, (t, num) in enumerate(zip(tensors, numeric, strict=True)):
-        if not checked[i]:
+        if not t.requires_grad:
             continue
         back = t.grad if t.grad is not None else np.zeros_like(num)
+        if back.dtype != t.dtype:
+            raise GradcheckError(f"input {i}: gradient has dtype {back.dtype}, input {t.dtype}")
         _compare(i, back, num, atol, rtol)
-    return True
 
 
 def _compare(i: int, back: np.ndarray, num: np.ndarray, atol: float, rtol: float) -> None:

@@ -394,6 +394,11 @@ def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
     return tuple(out)
 
 
+def _tensor(x: Any) -> Tensor:
+    """``x`` itself if it is a Tensor (its graph kept), else a constant wrapping it."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
 def _data(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
@@ -494,7 +499,7 @@ def _backprop(
     order = toposort(roots, _graph_parents)
     grads: dict[Tensor, Tensor] = {}  # why: Tensors hash by identity, like id() but cheaper
     for root, seed in zip(roots, seeds, strict=True):
-        seed = seed if isinstance(seed, Tensor) else Tensor(seed)
+        seed = _tensor(seed)
         grads[root] = grads[root] + seed if root in grads else seed
     wanted = {t: i for i, t in enumerate(targets)} if targets is not None else None
     found: list[Tensor | None] = [None] * len(targets or ())

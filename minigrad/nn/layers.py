@@ -16,11 +16,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.tensor import Tensor
-
-
-def _tensor(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+from minigrad.tensor import Tensor, _tensor
 
 
 def _init_std(weight_init: str | float, in_features: int) -> float:
