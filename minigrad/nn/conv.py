@@ -14,8 +14,8 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
 from minigrad.functional import _pair
-from minigrad.nn.layer import Layer, Parameter
-from minigrad.nn.layers import _init_std, _positive_int
+from minigrad.nn.layer import Layer
+from minigrad.nn.layers import _positive_int, _weights
 from minigrad.tensor import Tensor
 
 
@@ -61,17 +61,11 @@ class Conv2d(Layer):
         self.pad = _pair(pad, "Conv2d: pad", 0)
         self.weight_init = weight_init
         kh, kw = self.kernel_size
-        std = _init_std(weight_init, self.in_channels * kh * kw)
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Conv2d needs a float dtype such as np.float32, got {dtype}")
         shape = (self.out_channels, self.in_channels, kh, kw)
-        if rng is None:
-            noise = np.random.standard_normal(shape)
-        else:
-            noise = np.random.default_rng(rng).standard_normal(shape)
-        self.W = Parameter((std * noise).astype(dtype))
-        self.b = Parameter(np.zeros(self.out_channels, dtype=dtype))
+        fan_in = self.in_channels * kh * kw
+        self.W, self.b = _weights(
+            "Conv2d", weight_init, fan_in, shape, self.out_channels, dtype, rng
+        )
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
         shape = np.shape(x)

@@ -19,6 +19,25 @@ from minigrad.nn.layer import Layer, Parameter
 from minigrad.tensor import Tensor, _tensor
 
 
+def _weights(
+    kind: str,
+    weight_init: str | float,
+    fan_in: int,
+    shape: tuple[int, ...],
+    bias_size: int,
+    dtype: DTypeLike,
+    rng: int | np.random.Generator | None,
+) -> tuple[Parameter, Parameter]:
+    """A weight of ``shape`` drawn as ``weight_init`` asks and a zero bias, of ``dtype``."""
+    std = _init_std(weight_init, fan_in)
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{kind} needs a float dtype such as np.float32, got {dtype}")
+    source = np.random if rng is None else np.random.default_rng(rng)
+    w = (std * source.standard_normal(shape)).astype(dtype)
+    return Parameter(w), Parameter(np.zeros(bias_size, dtype=dtype))
+
+
 def _init_std(weight_init: str | float, in_features: int) -> float:
     """The standard deviation that ``weight_init`` asks for."""
     if isinstance(weight_init, str):
@@ -85,16 +104,8 @@ class Affine(Layer):
         self.in_features = _positive_int(in_features, "in_features")
         self.out_features = _positive_int(out_features, "out_features")
         self.weight_init = weight_init
-        std = _init_std(weight_init, in_features)
-        dtype = np.dtype(dtype)
-        if dtype.kind != "f":
-            raise TypeError(f"Affine needs a float dtype such as np.float32, got {dtype}")
-        if rng is None:
-            noise = np.random.standard_normal((in_features, out_features))
-        else:
-            noise = np.random.default_rng(rng).standard_normal((in_features, out_features))
-        self.W = Parameter((std * noise).astype(dtype))
-        self.b = Parameter(np.zeros(out_features, dtype=dtype))
+        shape, out = (in_features, out_features), out_features
+        self.W, self.b = _weights("Affine", weight_init, in_features, shape, out, dtype, rng)
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
         shape = x.shape if isinstance(x, Tensor | np.ndarray) else np.shape(x)
