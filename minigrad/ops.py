@@ -482,7 +482,8 @@ class SoftmaxCrossEntropy(Op):
                     f"cross-entropy: labels of shape {t.shape} must be integers, got dtype "
                     f"{t.dtype}; pass t.astype(np.int64), or target rows of shape {x.shape}"
                 )
-            if n and (t.min() < 0 or t.max() >= c):
+            # why: one reduction checks both ends, as a negative label read unsigned is huge
+            if t.view(f"u{t.itemsize}").max() >= c:
                 where = np.flatnonzero((t < 0) | (t >= c))
                 raise ValueError(
                     f"cross-entropy: labels must lie in [0, {c}) for {c} classes; got "
@@ -490,11 +491,11 @@ class SoftmaxCrossEntropy(Op):
                     f"{' (and more)' if where.size > 5 else ''}"
                 )
             # -log p[t] = log s - z[t]: two non-negative terms, so the loss is never negative
-            loss = (np.log(s).sum() - z[np.arange(n), t].sum()) / n
+            loss = (np.log(s).sum() - z.take(_labelled(t, c)).sum()) / n
         else:
             loss = ((np.log(s) * t.sum(axis=1, keepdims=True)).sum() - (t * z).sum()) / n
         e /= s
-        self.p = e  # why: reused by a first-order backward, which records nothing
+        self.p = e  # why: softmax(x), reused by a first-order backward, which records nothing
         return np.asarray(loss, dtype=x.dtype)
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
@@ -503,11 +504,11 @@ class SoftmaxCrossEntropy(Op):
         if not is_grad_enabled():  # first order: plain arrays, no graph to record
             scale = gy.data / n
             if t.ndim == 1:
-                gx = self.p.copy()  # why: a copy, so backward(retain_graph=True) can rerun
-                gx[np.arange(n), t.data] -= 1
-                gx *= scale
+                gx = self.p * scale  # why: a new array, so a rerun (retain_graph) finds p intact
+                gx.ravel()[_labelled(t.data, x.shape[1])] -= scale
             else:
-                gx = (self.p * t.data.sum(axis=1, keepdims=True) - t.data) * scale
+                gx = self.p * (t.data.sum(axis=1, keepdims=True) * scale)
+                gx -= t.data * scale
             gt = None
             if t.requires_grad:  # rare (soft targets that learn): recompute log p exactly
                 z = x.data - x.data.max(axis=1, keepdims=True)
@@ -524,6 +525,11 @@ class SoftmaxCrossEntropy(Op):
         else:
             gx = (p * t.sum(axis=1, keepdims=True) - t) * (gy / n)
         return gx, (-logp * (gy / n) if t.requires_grad else None)
+
+
+def _labelled(t: np.ndarray, c: int) -> np.ndarray:
+    """Flat positions of the labelled entries in an (N, C) array: row * C + label."""
+    return np.arange(0, t.shape[0] * c, c) + t
 
 
 # --- convolution ----------------------------------------------------------------------------

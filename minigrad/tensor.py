@@ -505,7 +505,8 @@ def _backprop(
     found: list[Tensor | None] = [None] * len(targets or ())
     handed: set[int] = set()
     with _GradMode(create_graph):
-        for node in reversed(order):
+        while order:  # why: popping lets each tensor go as soon as its gradient has flowed
+            node = order.pop()
             g = grads.pop(node, None)
             if g is None:
                 continue
