@@ -178,6 +178,27 @@ class Affine(Op):
         )
 
 
+class AffineReLU(Affine):
+    """y = max(x @ w + b, 0);  Affine's gradients of gy * (y > 0).
+
+    Affine and ReLU as one op, which ``Sequential`` and ``Graph`` run for an ``Affine``
+    layer followed by a ``ReLU``: the same values and gradients as the two ops, but the
+    pre-activation is never kept (the mask comes from the output, which the next layer
+    keeps anyway), the ReLU runs in place on the fresh product, and one op is recorded.
+    """
+
+    keeps_output = True
+
+    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
+        y = super().forward(x, w, b)
+        return np.maximum(y, 0, out=y)  # why: y is a new array of our own
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        mask = self.output().data > 0  # y > 0 exactly where x @ w + b > 0
+        gy = Tensor(gy.data * mask) if not is_grad_enabled() else gy * mask
+        return super().backward(gy)
+
+
 def _why(x: np.ndarray, w: np.ndarray) -> str:
     """What np.matmul objected to, in words."""
     if x.ndim == 0 or w.ndim == 0:

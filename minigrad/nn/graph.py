@@ -342,6 +342,7 @@ class Graph(Layer):
             else:
                 out = tuple(slots.get(id(sibling), trash) for sibling in call.outputs)
             plan.append((call.layer, in_slots, out, call.kwargs))
+        plan, step_nodes = _fuse(plan, step_nodes, {slots[id(y)] for y in outs})
         object.__setattr__(self, "_steps", plan)
         object.__setattr__(self, "_step_nodes", step_nodes)
         object.__setattr__(self, "_size", trash + 1)
@@ -453,6 +454,34 @@ class Graph(Layer):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}" if self.name is not None else ""
+
+
+def _fuse(plan: list[tuple], nodes: list[Node], outputs: set[int]) -> tuple[list, list[Node]]:
+    """Merge a step into the one that alone reads its result, where the layers fuse.
+
+    E.g. an ``Affine`` whose output feeds only a ``ReLU`` (and is not a graph output)
+    runs as one op; see ``Layer._fused_with``.
+    """
+    readers: dict[int, int] = {}
+    for _, in_slots, _, _ in plan:
+        for slot in in_slots:
+            readers[slot] = readers.get(slot, 0) + 1
+    at = {out: i for i, (_, _, out, _) in enumerate(plan) if type(out) is int}
+    fused: dict[int, tuple] = {}
+    merged: set[int] = set()
+    for j, (layer, in_slots, out, kwargs) in enumerate(plan):
+        if len(in_slots) != 1 or kwargs or j in merged:
+            continue
+        i = at.get(in_slots[0])
+        if i is None or i in fused or i in merged or in_slots[0] in outputs:
+            continue
+        first, first_in, _, first_kwargs = plan[i]
+        if readers[in_slots[0]] != 1 or first_kwargs or (call := first._fused_with(layer)) is None:
+            continue
+        fused[i] = (call, first_in, out, {})
+        merged.add(j)
+    steps = [fused.get(i, step) for i, step in enumerate(plan) if i not in merged]
+    return steps, [node for i, node in enumerate(nodes) if i not in merged]
 
 
 def _sort(outs: list[Node], input_ids: set[int]) -> list[Node]:

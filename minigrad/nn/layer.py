@@ -7,7 +7,7 @@ parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -89,6 +89,14 @@ class Layer:
             if isinstance(a, Symbolic):
                 return a._call_layer(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    def _fused_with(self, following: Layer) -> Callable[[Any], Any] | None:
+        """One call doing ``following(self(x))`` faster, or None: used by Sequential and Graph.
+
+        The fused call must give the same values and gradients; only the recorded graph
+        may differ (fewer ops). ``Affine`` followed by ``ReLU`` is the one pair so far.
+        """
+        return None
 
     # --- what it owns ----------------------------------------------------------------------
     def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
@@ -261,8 +269,17 @@ class Sequential(Layer):
         object.__setattr__(self, "layers", list(layers))
 
     def forward(self, x: Any) -> Any:
-        for layer in self.layers:
-            x = layer(x)
+        layers = self.layers
+        i, n = 0, len(layers)
+        while i < n:
+            layer = layers[i]
+            fused = layer._fused_with(layers[i + 1]) if i + 1 < n else None
+            if fused is None:
+                x = layer(x)
+                i += 1
+            else:  # why: e.g. Affine then ReLU as one op, without the pre-activation
+                x = fused(x)
+                i += 2
         return x
 
     def __getitem__(self, i: int) -> Layer:
