@@ -503,8 +503,9 @@ class SoftmaxCrossEntropy(Op):
                     f"cross-entropy: labels of shape {t.shape} must be integers, got dtype "
                     f"{t.dtype}; pass t.astype(np.int64), or target rows of shape {x.shape}"
                 )
+            labels = t.astype(np.intp, copy=False)  # native order, signed: as NumPy indexes
             # why: one reduction checks both ends, as a negative label read unsigned is huge
-            if t.view(f"u{t.itemsize}").max() >= c:
+            if labels.view(np.uintp).max() >= c:
                 where = np.flatnonzero((t < 0) | (t >= c))
                 raise ValueError(
                     f"cross-entropy: labels must lie in [0, {c}) for {c} classes; got "
@@ -512,7 +513,7 @@ class SoftmaxCrossEntropy(Op):
                     f"{' (and more)' if where.size > 5 else ''}"
                 )
             # -log p[t] = log s - z[t]: two non-negative terms, so the loss is never negative
-            loss = (np.log(s).sum() - z.take(_labelled(t, c)).sum()) / n
+            loss = (np.log(s).sum() - z.take(_labelled(labels, c)).sum()) / n
         else:
             loss = ((np.log(s) * t.sum(axis=1, keepdims=True)).sum() - (t * z).sum()) / n
         e /= s
@@ -525,7 +526,9 @@ class SoftmaxCrossEntropy(Op):
         if not is_grad_enabled():  # first order: plain arrays, no graph to record
             scale = gy.data / n
             if t.ndim == 1:
-                gx = self.p * scale  # why: a new array, so a rerun (retain_graph) finds p intact
+                # why: a new array, so a rerun (retain_graph) finds p intact; C order, so
+                # ravel() below is a view of it whatever the layout of x
+                gx = np.multiply(self.p, scale, order="C")
                 gx.ravel()[_labelled(t.data, x.shape[1])] -= scale
             else:
                 gx = self.p * (t.data.sum(axis=1, keepdims=True) * scale)
@@ -549,8 +552,8 @@ class SoftmaxCrossEntropy(Op):
 
 
 def _labelled(t: np.ndarray, c: int) -> np.ndarray:
-    """Flat positions of the labelled entries in an (N, C) array: row * C + label."""
-    return np.arange(0, t.shape[0] * c, c) + t
+    """Flat positions, row * C + label, of the labelled entries of a C-ordered (N, C) array."""
+    return np.arange(0, t.shape[0] * c, c) + t.astype(np.intp, copy=False)
 
 
 # --- convolution ----------------------------------------------------------------------------

@@ -249,6 +249,38 @@ def test_softmax_with_loss_rejects_bad_targets_clearly(t, error, words):
         assert word in str(info.value), f"{word!r} not in {info.value}"
 
 
+@pytest.mark.parametrize("dtype", ["i1", "u1", "i4", "u4", "u8", ">i8", "<i2"])
+def test_softmax_with_loss_takes_labels_of_any_integer_dtype_and_byte_order(dtype):
+    scores = np.array([[0.0, 1.0, 2.0], [2.0, 0.0, 1.0]])
+    ref, x = mg.Tensor(scores, requires_grad=True), mg.Tensor(scores, requires_grad=True)
+    expected = nn.SoftmaxWithLoss()(ref, np.array([2, 1]))
+    loss = nn.SoftmaxWithLoss()(x, np.array([2, 1], dtype=dtype))
+    assert loss.data == expected.data
+    loss.backward()
+    expected.backward()
+    np.testing.assert_array_equal(x.grad, ref.grad)
+    bad = np.array([2, 3], dtype=dtype)
+    with pytest.raises(ValueError, match=r"got \[3\] at positions \[1\]"):
+        nn.SoftmaxWithLoss()(mg.Tensor(scores), bad)
+
+
+@pytest.mark.parametrize("layout", ["C", "F", "transposed"])
+def test_softmax_with_loss_gradient_does_not_depend_on_the_memory_layout(layout):
+    rng = np.random.default_rng(0)
+    scores = rng.standard_normal((4, 3))
+    arranged = {
+        "C": scores,
+        "F": np.asfortranarray(scores),
+        "transposed": np.ascontiguousarray(scores.T).T,
+    }[layout]
+    t = np.array([0, 2, 1, 2])
+    x = mg.Tensor(arranged, requires_grad=True)
+    nn.SoftmaxWithLoss()(x, t).backward()
+    p = np.exp(scores) / np.exp(scores).sum(axis=1, keepdims=True)
+    p[np.arange(4), t] -= 1
+    np.testing.assert_allclose(x.grad, p / 4, rtol=1e-12, atol=1e-15)
+
+
 def test_softmax_with_loss_needs_two_dimensional_scores():
     with pytest.raises(ValueError, match=r"\(N, C\).*\(1, C\)"):
         nn.SoftmaxWithLoss()(np.zeros(3), np.array([0]))
