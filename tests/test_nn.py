@@ -429,3 +429,16 @@ def test_affine_relu_works_on_more_than_two_axes_too():
     net = nn.Sequential(nn.Affine(3, 2, rng=0), nn.ReLU())
     x = np.random.default_rng(0).standard_normal((2, 4, 3))
     np.testing.assert_allclose(net(x).data, np.maximum(x @ net[0].W.data + net[0].b.data, 0))
+
+
+def test_a_subclass_with_its_own_call_is_not_fused():
+    calls = []
+
+    class Counted(nn.ReLU):
+        def __call__(self, *args, **kwargs):
+            calls.append(1)
+            return super().__call__(*args, **kwargs)
+
+    net = nn.Sequential(nn.Affine(2, 3, rng=0), Counted())
+    net(np.ones((1, 2)))
+    assert calls == [1]

@@ -457,10 +457,11 @@ class Graph(Layer):
 
 
 def _fuse(plan: list[tuple], nodes: list[Node], outputs: set[int]) -> tuple[list, list[Node]]:
-    """Merge a step into the one that alone reads its result, where the layers fuse.
+    """Merge a step into the step that produced its only input, where the two layers fuse.
 
-    E.g. an ``Affine`` whose output feeds only a ``ReLU`` (and is not a graph output)
-    runs as one op; see ``Layer._fused_with``.
+    The producer's result must be read by that step alone and not be a graph output. E.g.
+    an ``Affine`` whose output feeds only a ``ReLU`` runs as one op; see
+    ``Layer._fused_with``.
     """
     readers: dict[int, int] = {}
     for _, in_slots, _, _ in plan:
