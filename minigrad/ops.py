@@ -163,18 +163,21 @@ class Affine(Op):
         return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        x, w, b = self.inputs
         if not is_grad_enabled():  # first order: plain arrays, no Transpose ops
-            g = gy.data
-            return (
-                Tensor(g @ w.data.T) if x.requires_grad else None,
-                Tensor(x.data.T @ g) if w.requires_grad else None,
-                Tensor(np.add.reduce(g, axis=0)) if b.requires_grad else None,
-            )
+            return self._first_order(gy.data)
+        x, w, b = self.inputs
         return (
             gy @ w.T if x.requires_grad else None,
             x.T @ gy if w.requires_grad else None,
             gy.sum(axis=0) if b.requires_grad else None,
+        )
+
+    def _first_order(self, g: np.ndarray) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+        x, w, b = self.inputs
+        return (
+            Tensor(g @ w.data.T) if x.requires_grad else None,
+            Tensor(x.data.T @ g) if w.requires_grad else None,
+            Tensor(np.add.reduce(g, axis=0)) if b.requires_grad else None,
         )
 
 
@@ -194,9 +197,10 @@ class AffineReLU(Affine):
         return np.maximum(y, 0, out=y)  # why: y is a new array of our own
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        mask = self.output().data > 0  # y > 0 exactly where x @ w + b > 0
-        gy = Tensor(gy.data * mask) if not is_grad_enabled() else gy * mask
-        return super().backward(gy)
+        y = self.output().data  # y > 0 exactly where x @ w + b > 0
+        if not is_grad_enabled():
+            return self._first_order(gy.data * (y > 0))
+        return super().backward(gy * (y > 0))
 
 
 def _why(x: np.ndarray, w: np.ndarray) -> str:

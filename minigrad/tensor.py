@@ -74,9 +74,8 @@ class Tensor:
     __array_ufunc__ = None
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
-        if isinstance(data, Tensor):
-            data = data.data
-        data = np.asarray(data)
+        if type(data) is not np.ndarray:  # why: an array, the common case, needs no conversion
+            data = np.asarray(data.data if isinstance(data, Tensor) else data)
         if requires_grad and data.dtype.kind not in "fc":
             raise TypeError(
                 f"only floating-point tensors can require grad, got dtype {data.dtype}; "
@@ -381,11 +380,13 @@ class Op:
 
 def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
     """Wrap non-Tensor operands as constants; a Python scalar takes its partner's dtype."""
-    like = next((a.dtype for a in args if isinstance(a, Tensor)), None)
+    like = next((a.data.dtype for a in args if isinstance(a, Tensor)), None)
     out = []
     for a in args:
         if isinstance(a, Tensor):
             out.append(a)
+        elif type(a) is np.ndarray:  # why: the common case (a batch of data), checked first
+            out.append(Tensor(a))
         elif like is not None and isinstance(a, int | float) and not isinstance(a, bool):
             # why: NEP 50 — a Python scalar must not upcast float32 (np.asarray(2.0) is float64)
             out.append(Tensor(np.asarray(a, dtype=np.result_type(like, a))))
@@ -504,7 +505,10 @@ def _backprop(
     wanted = {t: i for i, t in enumerate(targets)} if targets is not None else None
     found: list[Tensor | None] = [None] * len(targets or ())
     handed: set[int] = set()
-    with _GradMode(create_graph):
+    global _grad_enabled
+    # why: set as _GradMode would, without a context-manager object per backward
+    previous, _grad_enabled = _grad_enabled, create_graph
+    try:
         while order:  # why: popping lets each tensor go as soon as its gradient has flowed
             node = order.pop()
             g = grads.pop(node, None)
@@ -534,6 +538,8 @@ def _backprop(
                     grads[x] = old + gx if create_graph else Tensor(old.data + gx.data)
             if not retain_graph:
                 op.free()
+    finally:
+        _grad_enabled = previous
     return found
 
 

@@ -266,20 +266,12 @@ class Sequential(Layer):
             counts[kind] = counts.get(kind, 0) + 1
             names.append(f"{kind}{counts[kind]}")
             setattr(self, names[-1], layer)
-        object.__setattr__(self, "layers", list(layers))
+        object.__setattr__(self, "layers", tuple(layers))
+        object.__setattr__(self, "_steps", _fused_steps(self.layers))
 
     def forward(self, x: Any) -> Any:
-        layers = self.layers
-        i, n = 0, len(layers)
-        while i < n:
-            layer = layers[i]
-            fused = layer._fused_with(layers[i + 1]) if i + 1 < n else None
-            if fused is None:
-                x = layer(x)
-                i += 1
-            else:  # why: e.g. Affine then ReLU as one op, without the pre-activation
-                x = fused(x)
-                i += 2
+        for step in self._steps:
+            x = step(x)
         return x
 
     def __getitem__(self, i: int) -> Layer:
@@ -290,3 +282,14 @@ class Sequential(Layer):
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
+
+
+def _fused_steps(layers: tuple[Layer, ...]) -> list[Callable[[Any], Any]]:
+    """The calls that run ``layers`` in turn, a fusable pair (Affine then ReLU) as one."""
+    steps: list[Callable[[Any], Any]] = []
+    i = 0
+    while i < len(layers):
+        fused = layers[i]._fused_with(layers[i + 1]) if i + 1 < len(layers) else None
+        steps.append(layers[i] if fused is None else fused)
+        i += 1 if fused is None else 2
+    return steps
