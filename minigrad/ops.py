@@ -177,7 +177,8 @@ class Affine(Op):
         return (
             Tensor(g @ w.data.T) if x.requires_grad else None,
             Tensor(x.data.T @ g) if w.requires_grad else None,
-            Tensor(np.add.reduce(g, axis=0)) if b.requires_grad else None,
+            # why: the column sums as one BLAS matrix-vector product, 2-3x faster than a sum
+            Tensor(np.ones(len(g), g.dtype) @ g) if b.requires_grad else None,
         )
 
 
@@ -498,7 +499,7 @@ class SoftmaxCrossEntropy(Op):
         n, c = x.shape
         if n == 0:
             raise ValueError("cross-entropy of an empty batch (0 rows) has no mean; pass rows")
-        z = x - x.max(axis=1, keepdims=True)  # why: every z <= 0, so exp never overflows
+        z = x - _row_max(x)  # why: every z <= 0, so exp never overflows
         e = np.exp(z)
         s = e.sum(axis=1, keepdims=True)  # s >= 1: the row's maximum contributes e^0
         if t.ndim == 1:
@@ -553,6 +554,16 @@ class SoftmaxCrossEntropy(Op):
         else:
             gx = (p * t.sum(axis=1, keepdims=True) - t) * (gy / n)
         return gx, (-logp * (gy / n) if t.requires_grad else None)
+
+
+def _row_max(x: np.ndarray) -> np.ndarray:
+    """The maximum of each row of ``x (N, C)``, as a column (N, 1)."""
+    n, c = x.shape
+    # why: with few classes and many rows (MNIST: 10 classes, batch 100) NumPy reduces the
+    # short rows one at a time; down the columns of a transposed copy it is 3-5x faster
+    if c <= 32 <= n:
+        return np.ascontiguousarray(x.T).max(axis=0)[:, None]
+    return x.max(axis=1, keepdims=True)
 
 
 def _labelled(t: np.ndarray, c: int) -> np.ndarray:

@@ -264,6 +264,27 @@ def test_softmax_with_loss_takes_labels_of_any_integer_dtype_and_byte_order(dtyp
         nn.SoftmaxWithLoss()(mg.Tensor(scores), bad)
 
 
+@pytest.mark.parametrize("shape", [(4, 10), (64, 10), (64, 32), (64, 33), (31, 2), (40, 200)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_with_loss_matches_numpy_on_every_path(shape, dtype):
+    """Few classes and many rows take a different row-maximum path; both must agree."""
+    rng = np.random.default_rng(sum(shape))
+    scores = (rng.standard_normal(shape) * 5).astype(dtype)
+    t = rng.integers(0, shape[1], shape[0])
+    x = mg.Tensor(scores, requires_grad=True)
+    loss = nn.SoftmaxWithLoss()(x, t)
+    loss.backward()
+    z = scores.astype(np.float64)
+    logp = z - z.max(axis=1, keepdims=True)
+    logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+    rows = np.arange(shape[0])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(loss.data, -logp[rows, t].mean(), rtol=tol)
+    expected = np.exp(logp)
+    expected[rows, t] -= 1
+    np.testing.assert_allclose(x.grad, expected / shape[0], rtol=tol, atol=tol / shape[0])
+
+
 @pytest.mark.parametrize("layout", ["C", "F", "transposed"])
 def test_softmax_with_loss_gradient_does_not_depend_on_the_memory_layout(layout):
     rng = np.random.default_rng(0)
