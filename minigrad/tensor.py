@@ -149,7 +149,7 @@ class Tensor:
                 "computation had requires_grad=True (or it ran under no_grad())"
             )
         seed = _seed_grad(self, grad)
-        _backprop([self], [seed], retain_graph=retain_graph, create_graph=False)
+        _backprop((self,), (seed,), retain_graph=retain_graph, create_graph=False)
 
     # --- operators: one-line calls to ops, reflected ones swap the arguments --------------
     def __add__(self, other: Any) -> Tensor:
@@ -486,8 +486,8 @@ def _sum_to(g: Tensor, shape: tuple[int, ...], op: Op | None = None) -> Tensor:
 
 
 def _backprop(
-    roots: list[Tensor],
-    seeds: list[np.ndarray | Tensor],
+    roots: Sequence[Tensor],
+    seeds: Sequence[np.ndarray | Tensor],
     retain_graph: bool,
     create_graph: bool,
     targets: Sequence[Tensor] | None = None,
@@ -503,7 +503,7 @@ def _backprop(
         seed = _tensor(seed)
         grads[root] = grads[root] + seed if root in grads else seed
     wanted = {t: i for i, t in enumerate(targets)} if targets is not None else None
-    found: list[Tensor | None] = [None] * len(targets or ())
+    found: list[Tensor | None] = [None] * len(targets) if targets is not None else []
     handed: set[int] = set()
     global _grad_enabled
     # why: set as _GradMode would, without a context-manager object per backward
