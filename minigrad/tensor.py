@@ -502,7 +502,11 @@ def _backprop(
     for root, seed in zip(roots, seeds, strict=True):
         seed = _tensor(seed)
         grads[root] = grads[root] + seed if root in grads else seed
-    wanted = {t: i for i, t in enumerate(targets)} if targets is not None else None
+    wanted: dict[Tensor, list[int]] | None = None
+    if targets is not None:  # target -> its positions (an input may be listed twice)
+        wanted = {}
+        for i, t in enumerate(targets):
+            wanted.setdefault(t, []).append(i)
     found: list[Tensor | None] = [None] * len(targets) if targets is not None else []
     handed: set[int] = set()
     global _grad_enabled
@@ -515,7 +519,8 @@ def _backprop(
             if g is None:
                 continue
             if wanted is not None and node in wanted:
-                found[wanted[node]] = g
+                for i in wanted[node]:
+                    found[i] = g
             op = node.creator
             if op is None:
                 if wanted is None:
@@ -595,7 +600,10 @@ def grad(
                 f"grad_outputs has shape {gy.shape} but the output has shape {y.shape}; "
                 f"they must match"
             )
-        seeds.append(gy if isinstance(gy, Tensor) else _seed_grad(y, gy))
+        if isinstance(gy, Tensor):  # kept a Tensor, so create_graph can see through it
+            seeds.append(gy if gy.dtype == y.dtype else gy.astype(y.dtype))
+        else:
+            seeds.append(_seed_grad(y, gy))
     keep = create_graph if retain_graph is None else retain_graph
     found = _backprop(roots, seeds, keep, create_graph, targets=inputs) if roots else []
     found = found or [None] * len(inputs)

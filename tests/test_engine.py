@@ -268,6 +268,25 @@ def test_grad_of_an_unconnected_input_is_zero():
     np.testing.assert_array_equal(gz.data, np.zeros(3))
 
 
+def test_grad_answers_every_position_of_an_input_listed_twice():
+    a = mg.Tensor(np.ones(2), requires_grad=True)
+    b = mg.Tensor(np.full(2, 2.0), requires_grad=True)
+    ga, gb, ga_again = mg.grad((a * b).sum(), [a, b, a])
+    np.testing.assert_array_equal(ga.data, [2.0, 2.0])
+    np.testing.assert_array_equal(ga_again.data, [2.0, 2.0])
+    np.testing.assert_array_equal(gb.data, [1.0, 1.0])
+
+
+def test_tensor_grad_outputs_take_the_dtype_of_their_output():
+    w = mg.Tensor(np.ones((2, 1)), requires_grad=True)
+    b = mg.Tensor(np.zeros(1), requires_grad=True)
+    y = mg.functional.affine(np.ones((3, 2)), w, b)
+    gw, gb = mg.grad(y, [w, b], grad_outputs=mg.Tensor(np.ones((3, 1), dtype=bool)))
+    assert gw.dtype == gb.dtype == np.float64
+    np.testing.assert_array_equal(gb.data, [3.0])  # a count, not a logical or
+    np.testing.assert_array_equal(gw.data, [[3.0], [3.0]])
+
+
 def test_grad_with_respect_to_an_intermediate():
     x = leaf(2.0)
     h = x * 3
