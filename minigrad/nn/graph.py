@@ -233,6 +233,9 @@ class Graph(Layer):
     their own ``name`` attribute when they have one (a nested ``Graph``'s ``name``,
     or one you set); a layer called twice is one member and shares its parameters.
 
+    As in ``Sequential``, an ``Affine`` whose output only a ``ReLU`` reads (and which is not
+    an output) runs together with it as one op.
+
     Raises ``ValueError`` when an output depends on an ``Input`` that is not among
     ``inputs``, when an input is never used, or on a cycle.
 
