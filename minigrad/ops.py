@@ -534,6 +534,8 @@ class SoftmaxCrossEntropy(Op):
                 # why: a new array, so a rerun (retain_graph) finds p intact; C order, so
                 # ravel() below is a view of it whatever the layout of x
                 gx = np.multiply(self.p, scale, order="C")
+                # why: the positions are recomputed, not kept from forward: an (N,) array
+                # per step less held by the graph, for about 0.5 µs
                 gx.ravel()[_labelled(t.data, x.shape[1])] -= scale
             else:
                 gx = self.p * (t.data.sum(axis=1, keepdims=True) * scale)

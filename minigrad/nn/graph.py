@@ -474,10 +474,10 @@ def _fuse(plan: list[tuple], nodes: list[Node], outputs: set[int]) -> tuple[list
     fused: dict[int, tuple] = {}
     merged: set[int] = set()
     for j, (layer, in_slots, out, kwargs) in enumerate(plan):
-        if len(in_slots) != 1 or kwargs or j in merged:
+        if len(in_slots) != 1 or kwargs:
             continue
-        i = at.get(in_slots[0])
-        if i is None or i in fused or i in merged or in_slots[0] in outputs:
+        i = at.get(in_slots[0])  # why: a producer already merged runs inside another step
+        if i is None or i in merged or in_slots[0] in outputs:
             continue
         first, first_in, _, first_kwargs = plan[i]
         if readers[in_slots[0]] != 1 or first_kwargs or (call := first._fused_with(layer)) is None:
