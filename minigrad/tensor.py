@@ -19,6 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 _grad_enabled = True
+# why: one watcher of every op (mg.compile's tracer, mg.detect_anomaly); None costs one test
+_observer: Any = None
 
 
 def is_grad_enabled() -> bool:
@@ -365,6 +367,8 @@ class Op:
                     if cls.keeps_output:
                         op.output = weakref.ref(out)
                     break
+        if _observer is not None:
+            _observer.forward(op, inputs, out)
         return out
 
     def free(self) -> None:
@@ -529,6 +533,8 @@ def _backprop(
             gxs = op.backward(g)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
+            if _observer is not None:
+                _observer.backward(op, g, gxs)
             for x, gx in zip(op.inputs, gxs, strict=True):
                 if gx is None or not x.requires_grad:
                     continue
