@@ -543,10 +543,8 @@ def _backprop(
                 if gx.data.dtype != x.data.dtype:
                     gx = gx.astype(x.data.dtype)
                 old = grads.get(x)
-                if old is None:
-                    grads[x] = gx
-                else:  # why: without create_graph the sum needs no recording, only NumPy
-                    grads[x] = old + gx if create_graph else Tensor(old.data + gx.data)
+                # why: an op, so observers see it; it records only under create_graph
+                grads[x] = gx if old is None else old + gx
             if not retain_graph:
                 op.free()
     finally:
