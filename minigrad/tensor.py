@@ -78,7 +78,12 @@ class Tensor:
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
         if type(data) is not np.ndarray:  # why: an array, the common case, needs no conversion
             data = np.asarray(data.data if isinstance(data, Tensor) else data)
-        if requires_grad and data.dtype.kind not in "fc":
+        if data.dtype.kind not in "biuf":
+            raise TypeError(
+                f"a Tensor holds real numbers (bool, integer or float), got dtype {data.dtype}"
+                f"; pass numbers, e.g. Tensor(np.asarray(values, dtype=np.float64))"
+            )
+        if requires_grad and data.dtype.kind != "f":
             raise TypeError(
                 f"only floating-point tensors can require grad, got dtype {data.dtype}; "
                 f"convert first, e.g. Tensor(np.asarray(data, dtype=np.float64), "
@@ -126,14 +131,26 @@ class Tensor:
         """The single value of a one-element tensor as a Python number."""
         return self.data.item()
 
+    # why: as NumPy: float(), int() and a format spec take a 0-d tensor (a loss)
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"`` formats the value as NumPy does; ``f"{t}"`` is ``str(t)``."""
+        return format(self.data, spec) if spec else str(self)
+
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
         return Tensor(self.data)
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, prefix="Tensor(")
-        extra = ", requires_grad=True" if self.requires_grad else ""
-        return f"Tensor({body}{extra})"
+        kind = type(self).__name__  # why: a Parameter says so (and needs no requires_grad)
+        body = np.array2string(self.data, prefix=f"{kind}(")
+        extra = ", requires_grad=True" if self.requires_grad and kind == "Tensor" else ""
+        return f"{kind}({body}{extra})"
 
     # why: hashed by identity, so Tensors can key dicts (the engine's); `==` is elementwise
     __hash__ = object.__hash__
@@ -195,6 +212,32 @@ class Tensor:
 
     def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, index=index)
+
+    # in-place operators: a leaf that requires grad is updated in place under no_grad (an
+    # optimizer or a layer keeps holding it) and refused otherwise; anything else rebinds
+    def __iadd__(self, other: Any) -> Tensor:
+        return self._in_place(ops.Add, other, "+=")
+
+    def __isub__(self, other: Any) -> Tensor:
+        return self._in_place(ops.Sub, other, "-=")
+
+    def __imul__(self, other: Any) -> Tensor:
+        return self._in_place(ops.Mul, other, "*=")
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return self._in_place(ops.Div, other, "/=")
+
+    def _in_place(self, op: type[Op], other: Any, symbol: str) -> Tensor:
+        if not self.requires_grad or self.creator is not None:
+            return op.apply(self, other)  # why: a value in the graph: the name takes the result
+        if _grad_enabled:
+            raise RuntimeError(
+                f"in-place {symbol} on a leaf tensor that requires grad (a parameter) would "
+                f"bypass the graph; to update its values write `with mg.no_grad(): w {symbol} "
+                f"...` (as an optimizer does); `w = w {symbol[0]} ...` makes a new tensor"
+            )
+        self.data[...] = op.apply(self, other).data  # why: shape must stay; values in place
+        return self
 
     # comparisons give plain boolean arrays: they have no gradient
     def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
@@ -265,8 +308,10 @@ class Tensor:
         return ops.Sqrt.apply(self)
 
     def abs(self) -> Tensor:
-        """Absolute value (gradient sign(x), 0 at 0)."""
+        """Absolute value (gradient sign(x), 0 at 0); ``abs(t)`` too."""
         return ops.Abs.apply(self)
+
+    __abs__ = abs
 
     def tanh(self) -> Tensor:
         """Hyperbolic tangent."""
@@ -356,7 +401,8 @@ class Op:
                 inputs = _operands(args)
                 break
         out = Tensor.__new__(Tensor)
-        out.data = op.forward(*[x.data for x in inputs])
+        y = op.forward(*[x.data for x in inputs])
+        out.data = y if type(y) is np.ndarray else np.asarray(y)  # why: 0-d stays an array
         out.grad = out.name = out.creator = None
         out.requires_grad = False
         if _grad_enabled:
@@ -554,7 +600,7 @@ def _backprop(
 
 def _accumulate(leaf: Tensor, g: np.ndarray, handed: set[int]) -> None:
     if leaf.grad is not None:
-        leaf.grad = leaf.grad + g
+        leaf.grad = np.asarray(leaf.grad + g)  # why: a 0-d sum is a NumPy scalar otherwise
     elif g.flags.owndata and g.flags.writeable and id(g) not in handed:
         leaf.grad = g
     else:  # why: a view or an array given to another leaf too must not alias its .grad
