@@ -29,6 +29,28 @@ class Parameter(Tensor):
         super().__init__(data, requires_grad=True)
 
 
+def _assign_values(layer: Layer, name: str, p: Parameter, value: Any) -> None:
+    """``layer.W = array_or_tensor``: copy the values into the Parameter ``W`` in place."""
+    if isinstance(value, Tensor):
+        value = value.data  # why: the values only; a parameter is a leaf of every graph
+    where = f"{type(layer).__name__}.{name}"
+    try:
+        values = np.asarray(value)
+    except Exception as err:  # why: ragged lists and the like
+        raise TypeError(f"cannot assign {type(value).__name__} to parameter {where}") from err
+    if values.dtype.kind not in "biuf":
+        raise TypeError(
+            f"cannot assign {type(value).__name__} of dtype {values.dtype} to parameter {where} "
+            f"({p.dtype}); assign real numbers, or an nn.Parameter to replace it"
+        )
+    if values.shape != p.shape:
+        raise ValueError(
+            f"cannot assign values of shape {values.shape} to parameter {where} of shape "
+            f"{p.shape}; assign nn.Parameter(values) to replace it with another shape"
+        )
+    p.data[...] = values  # why: cast to the parameter's dtype, as load_state_dict does
+
+
 class Symbolic:
     """Base of ``nn.Input``'s nodes: calling a layer on one builds a graph instead of running."""
 
@@ -68,6 +90,9 @@ class Layer:
         if isinstance(value, Parameter | Layer):
             self._buffers.pop(name, None)
             members[name] = value  # a reassigned name keeps its place in the order
+        elif isinstance(members.get(name), Parameter) and value is not None:
+            _assign_values(self, name, members[name], value)
+            return  # why: the same Parameter object, so optimizers and checkpoints keep it
         else:
             members.pop(name, None)
         object.__setattr__(self, name, value)
@@ -284,6 +309,37 @@ class Sequential(Layer):
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
+
+    def summary(self, input_shape: int | tuple[int, ...] | None = None) -> str:
+        """A table of the layers: output shape (for one sample of ``input_shape``) and
+        parameter count, as ``Graph.summary``. ``input_shape`` leaves out the batch axis;
+        it may be left out when the first layer is an ``Affine``.
+
+        >>> from minigrad import nn
+        >>> print(nn.Sequential(nn.Affine(3, 2), nn.ReLU()).summary())
+        Sequential
+        node     layer   inputs   output shape  params
+        ----------------------------------------------
+        x        Input            (None, 3)          0
+        affine1  Affine  x        (None, 2)          8
+        relu1    ReLU    affine1  (None, 2)          0
+        ----------------------------------------------
+        total parameters: 8
+        """
+        from minigrad.nn.graph import Graph, Input  # why: graph.py imports this module
+
+        if input_shape is None:
+            first = self.layers[0] if self.layers else None
+            if not hasattr(first, "in_features"):
+                raise ValueError(
+                    "Sequential.summary needs input_shape (one sample, without the batch "
+                    "axis) when the first layer is not an Affine, e.g. summary((1, 28, 28))"
+                )
+            input_shape = (first.in_features,)
+        x = h = Input(input_shape, name="x")
+        for layer in self.layers:
+            h = layer(h)
+        return Graph(x, h, name="Sequential").summary().replace("Graph 'Sequential'", "Sequential")
 
 
 def _fused_steps(layers: tuple[Layer, ...]) -> list[Callable[[Any], Any]]:
