@@ -95,7 +95,8 @@ class Node(Symbolic):
     def __repr__(self) -> str:
         kind = "input" if self._call is None else type(self._call.layer).__name__
         name = f"{self.name!r}, " if self.name is not None else ""
-        return f"Node({name}{kind}, {self.shape_text}, {self.dtype})"
+        dtype = "dtype from the data" if self.dtype is None else self.dtype
+        return f"Node({name}{kind}, {self.shape_text}, {dtype})"
 
     def _call_layer(self, layer: Layer, args: tuple, kwargs: dict) -> Node | tuple[Node, ...]:
         for i, a in enumerate(args):
@@ -123,18 +124,24 @@ class Node(Symbolic):
 class Input(Node):
     """A symbolic input of a network: ``shape`` leaves out the batch axis.
 
-    Labels are ``Input((), dtype=np.int64)``: one integer per sample.
+    ``dtype`` declares what the data will be (``np.int64`` for token ids); None leaves it
+    to the data. Labels are ``Input(())``: one value per sample. The build check runs each
+    layer on stand-in data — floats, or integers (label 0) for an undeclared input that a
+    layer refuses floats for — so a network that works on real data always builds.
+    Calling the graph checks every input's per-sample shape (and integer or float kind
+    where it is declared or where a layer needed integers) and names the input that does
+    not fit.
 
     >>> Input((28, 28), name="image")
-    Input((28, 28), dtype=float64, name='image')
+    Input((28, 28), name='image')
     >>> Input((), dtype=np.int64).shape_text
     '(None,)'
     """
 
-    __slots__ = ()
+    __slots__ = ("stand_in",)
 
     def __init__(
-        self, shape: int | Sequence[int], dtype: DTypeLike = np.float64, name: str | None = None
+        self, shape: int | Sequence[int], dtype: DTypeLike | None = None, name: str | None = None
     ) -> None:
         shape = (shape,) if isinstance(shape, int | np.integer) else tuple(shape)
         if not all(isinstance(n, int | np.integer) and n >= 0 for n in shape):
@@ -144,24 +151,71 @@ class Input(Node):
             )
         if name is not None and not isinstance(name, str):
             raise TypeError(f"Input name must be a str, got {type(name).__name__}")
-        super().__init__(None, None, tuple(int(n) for n in shape), np.dtype(dtype), True, name)
+        dtype = None if dtype is None else np.dtype(dtype)
+        if dtype is not None and dtype.kind not in "biuf":
+            raise TypeError(f"Input dtype must be a real number type, got {dtype}")
+        super().__init__(None, None, tuple(int(n) for n in shape), dtype, True, name)
+        self.stand_in = np.dtype(np.float64) if dtype is None else dtype
 
     def __repr__(self) -> str:
+        dtype = "" if self.dtype is None else f", dtype={self.dtype}"
         name = f", name={self.name!r}" if self.name is not None else ""
-        return f"Input({self.shape}, dtype={self.dtype}{name})"
+        return f"Input({self.shape}{dtype}{name})"
+
+
+def _check_input(x: Node, i: int, value: Any, graph: str) -> None:
+    """Refuse data whose per-sample shape, or integer/float kind, does not fit input ``x``."""
+    shape = np.shape(value)
+    if (shape[1:] != x.shape or not shape) if x.batched else shape != x.shape:
+        raise ValueError(
+            f"{graph}: input {i} ({x.name!r}) has shape {shape}, expected "
+            f"{x.shape_text} (None is the batch axis); pass data of that shape"
+        )
+    if not isinstance(x, Input):
+        return
+    dtype = getattr(value, "dtype", None)
+    dtype = np.asarray(value).dtype if dtype is None else dtype
+    wants_int = x.stand_in.kind in "iub"
+    if (dtype.kind in "iub") != wants_int and (x.dtype is not None or wants_int):
+        kind = "integer" if wants_int else "float"
+        raise TypeError(
+            f"{graph}: input {i} ({x.name!r}) needs {kind} data"
+            f"{'' if x.dtype is None else f' (declared {x.dtype})'}, got dtype "
+            f"{dtype}; convert it, e.g. .astype(np.{'int64' if wants_int else 'float64'})"
+        )
 
 
 def _dummy(node: Node, batch: int = _BATCH) -> Tensor:
     shape = (batch, *node.shape) if node.batched else node.shape
-    if node.dtype.kind == "f":
+    dtype = node.stand_in if isinstance(node, Input) else node.dtype
+    if dtype.kind == "f":
         # why: positive values inside (0, 1), like pixels and probabilities: valid for
         # logs and square roots, and never on the kink of a ReLU
         values = np.random.default_rng(0).uniform(0.1, 1.0, shape)
-        return Tensor(values.astype(node.dtype))
-    return Tensor(np.zeros(shape, dtype=node.dtype))  # why: label 0 is valid for any classes
+        return Tensor(values.astype(dtype))
+    return Tensor(np.zeros(shape, dtype=dtype))  # why: label 0 is valid for any classes
 
 
 def _infer(call: _Call, batch: int = _BATCH) -> Any:
+    """Run the layer on a dummy batch; an undeclared input a layer refuses floats for (the
+    labels of a loss) gets integer stand-ins instead, and keeps them."""
+    try:
+        return _run_on_stand_ins(call, batch)
+    except ValueError as first:
+        free = [a for a in call.inputs if isinstance(a, Input) and a.dtype is None]
+        if not free or any(a.stand_in.kind != "f" for a in free):
+            raise
+        for a in free:
+            a.stand_in = np.dtype(np.int64)
+        try:
+            return _run_on_stand_ins(call, batch)
+        except ValueError:
+            for a in free:
+                a.stand_in = np.dtype(np.float64)
+            raise first from None
+
+
+def _run_on_stand_ins(call: _Call, batch: int) -> Any:
     """Run the layer once on a dummy batch: in eval mode, under no_grad, state restored."""
     layer = call.layer
     subs = [sub for _, sub in layer.named_layers()]
@@ -360,6 +414,8 @@ class Graph(Layer):
                 f"{self._title()} takes {len(self.inputs)} input(s) {names}, got {len(args)}; "
                 f"pass one array or Tensor per input, in that order"
             )
+        for i, (x, a) in enumerate(zip(self.inputs, args, strict=True)):
+            _check_input(x, i, a, self._title())
         values: list[Any] = [None] * self._size
         values[: len(args)] = args
         step = None
@@ -373,22 +429,14 @@ class Graph(Layer):
                     for slot, value in zip(out, y, strict=True):
                         values[slot] = value
         except Exception as err:
-            self._explain(args, err, step)
+            self._explain(err, step)
             raise
         if self._single:
             return values[self._out[0]]
         return tuple(values[i] for i in self._out)
 
-    def _explain(self, args: tuple, err: Exception, step: tuple | None) -> None:
-        """Turn a failure inside the plan into an error naming the input or the node."""
-        for i, (x, a) in enumerate(zip(self.inputs, args, strict=True)):
-            shape = np.shape(a)
-            fits = shape[1:] == x.shape if x.batched else shape == x.shape
-            if not fits or (x.batched and len(shape) == 0):
-                raise ValueError(
-                    f"{self._title()}: input {i} ({x.name!r}) has shape {shape}, expected "
-                    f"{x.shape_text} (None is the batch axis); pass data of that shape"
-                ) from err
+    def _explain(self, err: Exception, step: tuple | None) -> None:
+        """Add to a failure inside the plan a note naming the node."""
         if step is None:
             return
         node = self._step_nodes[self._steps.index(step)]

@@ -1,0 +1,242 @@
+"""Tensors, parameters and graphs touched the way users touch them (API.md sections 1-3).
+
+Each test goes through the user's door (``np.asarray``, ``float``, attribute assignment,
+``Input(())``), not through ``.data``, because those doors are where bugs hid.
+"""
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import nn
+
+# --- 0-d values are arrays ------------------------------------------------------------------
+
+
+def test_a_scalar_result_is_a_0d_array_and_np_asarray_takes_it():
+    x = mg.Tensor([1.0, 2.0], requires_grad=True)
+    loss = (x * x).sum()
+    assert type(loss.data) is np.ndarray and loss.data.shape == ()
+    assert np.asarray(loss) == 5.0
+    assert type(np.exp(loss.data)) is not np.ndarray  # NumPy itself would give a scalar...
+    assert type(loss.exp().data) is np.ndarray  # ...minigrad keeps an array
+
+
+def test_the_grad_of_a_0d_leaf_is_an_array_also_after_accumulating():
+    x = mg.Tensor(3.0, requires_grad=True)
+    y = x * x
+    y.backward(retain_graph=True)
+    assert type(x.grad) is np.ndarray and x.grad.shape == ()
+    y.backward()
+    assert type(x.grad) is np.ndarray and float(x.grad) == 12.0
+
+
+# --- Python numbers ---------------------------------------------------------------------------
+
+
+def test_float_int_and_format_take_a_scalar_tensor():
+    loss = mg.Tensor([0.25, 1.0], requires_grad=True).sum()
+    assert float(loss) == 1.25 and isinstance(float(loss), float)
+    assert int(mg.Tensor(7)) == 7
+    assert f"{loss:.3f}" == "1.250"
+    assert f"{loss}" == str(loss) == repr(loss)
+    assert "{:>8.2f}".format(loss) == "    1.25"
+
+
+def test_float_of_several_values_fails_as_in_numpy():
+    with pytest.raises(TypeError):
+        float(mg.Tensor([1.0, 2.0]))
+
+
+def test_abs_is_the_recorded_op_with_its_gradient():
+    x = mg.Tensor([-2.0, 3.0], requires_grad=True)
+    y = abs(x)
+    assert isinstance(y, mg.Tensor) and y.creator is not None
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, [-1.0, 1.0])
+
+
+# --- what a Tensor holds ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data", [None, ["a"], object(), [1j], np.array(["x"]), np.array([1, None], dtype=object)]
+)
+def test_a_tensor_refuses_what_is_not_real_numbers(data):
+    with pytest.raises(TypeError, match="real numbers"):
+        mg.Tensor(data)
+
+
+def test_bool_and_integer_tensors_are_kept_but_cannot_require_grad():
+    assert mg.Tensor([True]).dtype == bool and mg.Tensor([1]).dtype.kind == "i"
+    with pytest.raises(TypeError, match="floating-point"):
+        mg.Tensor([1, 2], requires_grad=True)
+
+
+def test_a_parameter_says_it_is_one():
+    assert repr(nn.Parameter(np.zeros(2))) == "Parameter([0. 0.])"
+
+
+# --- in-place operators -----------------------------------------------------------------------
+
+
+def test_in_place_arithmetic_on_a_leaf_that_requires_grad_is_refused_with_the_way_out():
+    x = mg.Tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="no_grad"):
+        x += 1
+    np.testing.assert_array_equal(x.data, [1.0, 2.0])  # nothing changed
+
+
+def test_in_place_arithmetic_under_no_grad_updates_the_same_leaf():
+    x = mg.Tensor(np.array([1.0, 2.0], dtype=np.float32), requires_grad=True)
+    data = x.data
+    same = x
+    with mg.no_grad():
+        x -= np.array([0.5, 0.5])  # float64 values, cast into the float32 array
+        x *= 2
+        x /= 4
+        x += 1
+    assert x is same and x.data is data and x.dtype == np.float32
+    np.testing.assert_allclose(x.data, [1.25, 1.75])
+    with mg.no_grad(), pytest.raises(ValueError):
+        x += np.ones((3, 2))  # the shape cannot change in place
+
+
+def test_in_place_arithmetic_on_a_graph_value_rebinds_the_name_and_keeps_the_gradient():
+    w = mg.Tensor([1.0, 2.0], requires_grad=True)
+    h = w * 3
+    h += 1  # a new node: the graph stays right
+    h.sum().backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 3.0])
+
+
+# --- assigning to a parameter slot ------------------------------------------------------------
+
+
+def test_assigning_an_array_to_a_parameter_keeps_the_parameter_and_its_optimizer():
+    layer = nn.Affine(4, 3, rng=0)
+    w = layer.W
+    opt = mg.optim.SGD(layer.parameters(), lr=0.5)
+    layer.W = np.full((4, 3), 0.5)
+    assert layer.W is w and isinstance(layer.W, nn.Parameter)
+    assert [name for name, _ in layer.named_parameters()] == ["W", "b"]
+    layer(np.ones((1, 4))).sum().backward()
+    opt.step()  # made before the assignment, it still trains W
+    np.testing.assert_allclose(layer.W.data, 0.5 - 0.5 * np.ones((4, 3)))
+
+
+def test_assigning_a_tensor_expression_copies_its_values_into_the_parameter():
+    layer = nn.Affine(2, 2, rng=0)
+    before = layer.W.data.copy()
+    w = layer.W
+    layer.W = layer.W - 0.1
+    assert layer.W is w and layer.W.creator is None and layer.W.requires_grad
+    np.testing.assert_allclose(layer.W.data, before - 0.1)
+
+
+def test_the_manual_update_idiom_under_no_grad_keeps_the_parameter(tmp_path):
+    layer = nn.Affine(2, 2, rng=0)
+    layer(np.ones((1, 2))).sum().backward()
+    w, expected = layer.W, layer.W.data - 0.1 * layer.W.grad
+    with mg.no_grad():
+        layer.W -= 0.1 * layer.W.grad
+    assert layer.W is w
+    np.testing.assert_allclose(layer.W.data, expected)
+    mg.save(layer, tmp_path / "m.npz")
+    np.testing.assert_allclose(mg.load(tmp_path / "m.npz")["W"], expected)  # still saved
+
+
+def test_the_manual_update_idiom_outside_no_grad_is_refused_and_loses_nothing():
+    layer = nn.Affine(2, 2, rng=0)
+    layer(np.ones((1, 2))).sum().backward()
+    before = layer.W.data.copy()
+    with pytest.raises(RuntimeError, match="no_grad"):
+        layer.W -= 0.1 * layer.W.grad
+    assert isinstance(layer.W, nn.Parameter) and "W" in dict(layer.named_parameters())
+    np.testing.assert_array_equal(layer.W.data, before)
+
+
+def test_assigning_the_wrong_shape_or_kind_to_a_parameter_is_a_clear_error():
+    layer = nn.Affine(4, 3, rng=0)
+    before = layer.W.data.copy()
+    with pytest.raises(ValueError, match=r"shape \(5, 3\).*Affine.W.*\(4, 3\).*nn.Parameter"):
+        layer.W = np.zeros((5, 3))
+    with pytest.raises(TypeError, match="Affine.W"):
+        layer.W = "zeros"
+    with pytest.raises(TypeError, match="complex128"):
+        layer.W = np.zeros((4, 3), dtype=complex)
+    np.testing.assert_array_equal(layer.W.data, before)
+
+
+def test_a_new_parameter_replaces_the_old_one_with_another_shape():
+    layer = nn.Affine(4, 3, rng=0)
+    layer.W = nn.Parameter(np.zeros((4, 3)))
+    assert dict(layer.named_parameters())["W"] is layer.W
+
+
+# --- graphs: labels declared the obvious way ------------------------------------------------
+
+
+def _classifier(t):
+    x = nn.Input((4,), name="x")
+    scores = nn.Affine(4, 3, rng=0)(x)
+    return nn.Graph([x, t], nn.SoftmaxWithLoss()(scores, t))
+
+
+@pytest.mark.parametrize("dtype", [np.int8, np.uint8, np.int32, np.int64, np.uint64, ">i8"])
+def test_a_label_input_declared_as_one_value_per_sample_builds_and_trains(dtype):
+    net = _classifier(nn.Input((), name="t"))
+    opt = mg.optim.SGD(net.parameters(), lr=0.5)
+    x, t = np.random.default_rng(0).normal(size=(6, 4)), np.array([0, 1, 2, 0, 1, 2], dtype=dtype)
+    losses = []
+    for _ in range(3):
+        opt.zero_grad()
+        loss = net(x, t)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss))
+    assert losses[2] < losses[0]
+    expected = nn.SoftmaxWithLoss()(nn.Affine(4, 3, rng=0)(x), t.astype(np.int64))
+    assert _classifier(nn.Input((), name="t"))(x, t).item() == pytest.approx(float(expected))
+
+
+def test_a_graph_declared_for_labels_refuses_one_hot_rows_naming_the_input():
+    net = _classifier(nn.Input((), name="t"))
+    with pytest.raises(ValueError, match=r"input 1 \('t'\) has shape \(2, 3\).*\(None,\)"):
+        net(np.ones((2, 4)), np.eye(3)[[0, 2]])
+    with pytest.raises(TypeError, match=r"'t'\) needs integer data"):
+        net(np.ones((2, 4)), np.array([0.0, 2.0]))
+
+
+def test_a_graph_declared_for_target_rows_refuses_labels_naming_the_input():
+    net = _classifier(nn.Input((3,), name="t"))
+    with pytest.raises(ValueError, match=r"input 1 \('t'\) has shape \(2,\).*\(None, 3\)"):
+        net(np.ones((2, 4)), np.array([0, 1]))
+    assert float(net(np.ones((2, 4)), np.eye(3)[[0, 1]])) > 0
+
+
+def test_a_declared_dtype_is_checked_against_the_data():
+    x = nn.Input((4,), dtype=np.float32, name="x")
+    net = nn.Graph(x, nn.Affine(4, 2, dtype=np.float32)(x))
+    with pytest.raises(TypeError, match=r"'x'\) needs float data \(declared float32\)"):
+        net(np.ones((2, 4), dtype=np.int64))
+    assert net(np.ones((2, 4), dtype=np.float32)).dtype == np.float32
+
+
+def test_a_wrong_input_shape_is_still_a_build_error_that_names_the_layer():
+    x = nn.Input((4,), name="x")
+    with pytest.raises(ValueError, match="cannot build node 'affine'"):
+        nn.Affine(3, 2)(x)
+
+
+# --- Sequential.summary -----------------------------------------------------------------------
+
+
+def test_sequential_summary_lists_layers_shapes_and_parameters():
+    net = nn.Sequential(nn.Affine(4, 3), nn.ReLU(), nn.Affine(3, 2))
+    text = net.summary()
+    assert "affine2  Affine" in text and "(None, 2)" in text and "total parameters: 23" in text
+    conv = nn.Sequential(nn.Conv2d(1, 2, 3), nn.Flatten())
+    assert "(None, 32)" in conv.summary((1, 6, 6))
+    with pytest.raises(ValueError, match="input_shape"):
+        conv.summary()
