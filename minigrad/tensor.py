@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from minigrad.values import TensorValues
+
 _grad_enabled = True
 # why: one watcher of every op (mg.compile's tracer, mg.detect_anomaly); None costs one test
 _observer: Any = None
@@ -60,8 +62,11 @@ def enable_grad() -> _GradMode:
     return _GradMode(True)
 
 
-class Tensor:
+class Tensor(TensorValues):
     """An n-dimensional array that is a node of the recorded graph.
+
+    Conversions to Python and NumPy values, comparisons and in-place operators come from
+    `minigrad.values.TensorValues`; everything here is recorded.
 
     >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()
@@ -111,36 +116,6 @@ class Tensor:
     @property
     def dtype(self) -> np.dtype:
         return self.data.dtype
-
-    def __len__(self) -> int:
-        return len(self.data)
-
-    def __bool__(self) -> bool:
-        return bool(self.data)  # why: as NumPy, ambiguous (an error) for several values
-
-    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
-        if dtype is not None and np.dtype(dtype) != self.data.dtype:
-            return self.data.astype(dtype)
-        return self.data.copy() if copy else self.data
-
-    def numpy(self) -> np.ndarray:
-        """The values as a NumPy array (no copy)."""
-        return self.data
-
-    def item(self) -> Any:
-        """The single value of a one-element tensor as a Python number."""
-        return self.data.item()
-
-    # why: as NumPy: float(), int() and a format spec take a 0-d tensor (a loss)
-    def __float__(self) -> float:
-        return float(self.data)
-
-    def __int__(self) -> int:
-        return int(self.data)
-
-    def __format__(self, spec: str) -> str:
-        """``f"{loss:.3f}"`` formats the value as NumPy does; ``f"{t}"`` is ``str(t)``."""
-        return format(self.data, spec) if spec else str(self)
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
@@ -238,25 +213,6 @@ class Tensor:
             )
         self.data[...] = op.apply(self, other).data  # why: shape must stay; values in place
         return self
-
-    # comparisons give plain boolean arrays: they have no gradient
-    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data == _data(other)
-
-    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
-        return self.data != _data(other)
-
-    def __lt__(self, other: Any) -> np.ndarray:
-        return self.data < _data(other)
-
-    def __le__(self, other: Any) -> np.ndarray:
-        return self.data <= _data(other)
-
-    def __gt__(self, other: Any) -> np.ndarray:
-        return self.data > _data(other)
-
-    def __ge__(self, other: Any) -> np.ndarray:
-        return self.data >= _data(other)
 
     # --- methods ----------------------------------------------------------------------------
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:

@@ -40,7 +40,7 @@ def test_float_int_and_format_take_a_scalar_tensor():
     assert int(mg.Tensor(7)) == 7
     assert f"{loss:.3f}" == "1.250"
     assert f"{loss}" == str(loss) == repr(loss)
-    assert "{:>8.2f}".format(loss) == "    1.25"
+    assert format(loss, ">8.2f") == "    1.25"
 
 
 def test_float_of_several_values_fails_as_in_numpy():

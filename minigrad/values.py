@@ -1,0 +1,107 @@
+"""How a Tensor hands its values to Python and NumPy: conversions, comparisons, ``+=``.
+
+None of this is recorded in the graph, so it lives outside the engine (``tensor.py``):
+``Tensor`` inherits it. ``np.asarray(t)``, ``float(loss)``, ``f"{loss:.3f}"`` and
+``t == u`` (a plain boolean array) work as they do on a NumPy array.
+
+>>> import minigrad as mg
+>>> loss = mg.Tensor([0.5, 0.75]).sum()
+>>> float(loss), f"{loss:.2f}", np.asarray(loss).shape
+(1.25, '1.25', ())
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from numpy.typing import DTypeLike
+
+
+def _values(x: Any) -> Any:
+    return x.data if isinstance(x, TensorValues) else x
+
+
+class TensorValues:
+    """The value side of ``Tensor``: everything here reads or writes ``self.data`` only."""
+
+    __slots__ = ()
+    data: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def __bool__(self) -> bool:
+        return bool(self.data)  # why: as NumPy, ambiguous (an error) for several values
+
+    def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
+
+    def numpy(self) -> np.ndarray:
+        """The values as a NumPy array (no copy)."""
+        return self.data
+
+    def item(self) -> Any:
+        """The single value of a one-element tensor as a Python number."""
+        return self.data.item()
+
+    # why: as NumPy: float(), int() and a format spec take a 0-d tensor (a loss)
+    def __float__(self) -> float:
+        return float(self.data)
+
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __format__(self, spec: str) -> str:
+        """``f"{loss:.3f}"`` formats the value as NumPy does; ``f"{t}"`` is ``str(t)``."""
+        return format(self.data, spec) if spec else str(self)
+
+    # comparisons give plain boolean arrays: they have no gradient
+    def __eq__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data == _values(other)
+
+    def __ne__(self, other: Any) -> np.ndarray:  # type: ignore[override]
+        return self.data != _values(other)
+
+    def __lt__(self, other: Any) -> np.ndarray:
+        return self.data < _values(other)
+
+    def __le__(self, other: Any) -> np.ndarray:
+        return self.data <= _values(other)
+
+    def __gt__(self, other: Any) -> np.ndarray:
+        return self.data > _values(other)
+
+    def __ge__(self, other: Any) -> np.ndarray:
+        return self.data >= _values(other)
+
+    # in-place operators: a leaf that requires grad is updated in place under no_grad (an
+    # optimizer or a layer keeps holding it) and refused otherwise; anything else rebinds
+    def __iadd__(self, other: Any) -> Any:
+        return self._in_place("Add", other, "+=")
+
+    def __isub__(self, other: Any) -> Any:
+        return self._in_place("Sub", other, "-=")
+
+    def __imul__(self, other: Any) -> Any:
+        return self._in_place("Mul", other, "*=")
+
+    def __itruediv__(self, other: Any) -> Any:
+        return self._in_place("Div", other, "/=")
+
+    def _in_place(self, op_name: str, other: Any, symbol: str) -> Any:
+        from minigrad import ops, tensor  # why: both import this module
+
+        op = getattr(ops, op_name)
+        if not self.requires_grad or self.creator is not None:  # type: ignore[attr-defined]
+            return op.apply(self, other)  # why: a value in the graph: the name takes the result
+        if tensor.is_grad_enabled():
+            raise RuntimeError(
+                f"in-place {symbol} on a leaf tensor that requires grad (a parameter) would "
+                f"bypass the graph; to update its values write `with mg.no_grad(): w {symbol} "
+                f"...` (as an optimizer does); `w = w {symbol[0]} ...` makes a new tensor"
+            )
+        self.data[...] = op.apply(self, other).data  # why: shape must stay; values in place
+        return self
