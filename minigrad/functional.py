@@ -12,6 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from minigrad import ops
+from minigrad.checks import check_broadcast, dropout_probability, pair, pool_window
 from minigrad.tensor import Tensor, _data, _operands, _tensor
 
 
@@ -92,7 +93,7 @@ def maximum(a: Any, b: Any) -> Tensor:
     array([3., 5.])
     """
     a, b = _operands((a, b))
-    ops._check_broadcast("maximum", a.data, b.data)
+    check_broadcast("maximum", a.data, b.data)
     return where(a.data >= b.data, a, b)
 
 
@@ -103,7 +104,7 @@ def minimum(a: Any, b: Any) -> Tensor:
     array([1., 3.])
     """
     a, b = _operands((a, b))
-    ops._check_broadcast("minimum", a.data, b.data)
+    check_broadcast("minimum", a.data, b.data)
     return where(a.data <= b.data, a, b)
 
 
@@ -148,20 +149,6 @@ def mse(x: Any, t: Any) -> Tensor:
 
 
 # --- convolution, pooling and the chapter-6 layers' functions ---------------------------------
-def _pair(value: int | Sequence[int], what: str, minimum: int) -> tuple[int, int]:
-    """``value`` as a (height, width) pair of ints >= ``minimum``; an int is used for both."""
-    pair = (value, value) if isinstance(value, int | np.integer) else value
-    if (
-        not isinstance(pair, tuple | list)
-        or len(pair) != 2
-        or not all(isinstance(v, int | np.integer) and v >= minimum for v in pair)
-    ):
-        raise ValueError(
-            f"{what} must be an int >= {minimum} or a (height, width) pair of them, got {value!r}"
-        )
-    return int(pair[0]), int(pair[1])
-
-
 def _image(x: Any, name: str) -> Tensor:
     x = _tensor(x)
     if x.ndim != 4:
@@ -208,8 +195,8 @@ def im2col(
            [4., 5., 7., 8.]])
     """
     x = _image(x, "im2col")
-    kernel = _pair(kernel_size, "im2col: kernel_size", 1)
-    stride, pad = _pair(stride, "im2col: stride", 1), _pair(pad, "im2col: pad", 0)
+    kernel = pair(kernel_size, "im2col: kernel_size", 1)
+    stride, pad = pair(stride, "im2col: stride", 1), pair(pad, "im2col: pad", 0)
     _output_size("im2col", x.shape, kernel, stride, pad)
     return ops.Im2Col.apply(x, kernel=kernel, stride=stride, pad=pad)
 
@@ -234,8 +221,8 @@ def col2im(
     shape = tuple(int(n) for n in shape)
     if len(shape) != 4:
         raise ValueError(f"col2im: shape must be (N, C, H, W), got {shape}")
-    kernel = _pair(kernel_size, "col2im: kernel_size", 1)
-    stride, pad = _pair(stride, "col2im: stride", 1), _pair(pad, "col2im: pad", 0)
+    kernel = pair(kernel_size, "col2im: kernel_size", 1)
+    stride, pad = pair(stride, "col2im: stride", 1), pair(pad, "col2im: pad", 0)
     oh, ow = _output_size("col2im", shape, kernel, stride, pad)
     n, c = shape[:2]
     expected = (c * kernel[0] * kernel[1], n * oh * ow)
@@ -275,10 +262,10 @@ def conv2d(
     fn, cw, kh, kw = W.shape
     if c != cw:
         raise ValueError(
-            f"conv2d: x of shape {x.shape} has {c} channels but W of shape {W.shape} has "
-            f"filters for {cw}; W.shape[1] must equal x.shape[1] (check in_channels)"
+            f"conv2d: x of shape {x.shape} has {c} channels on axis 1, but W of shape "
+            f"{W.shape} needs {cw} (in_channels); pass (N, {cw}, H, W) or change in_channels"
         )
-    stride, pad = _pair(stride, "conv2d: stride", 1), _pair(pad, "conv2d: pad", 0)
+    stride, pad = pair(stride, "conv2d: stride", 1), pair(pad, "conv2d: pad", 0)
     oh, ow = _output_size("conv2d", x.shape, (kh, kw), stride, pad)
     cols = ops.Im2Col.apply(x, kernel=(kh, kw), stride=stride, pad=pad)  # (C*kh*kw, N*OH*OW)
     y = W.reshape(fn, c * kh * kw) @ cols  # (FN, N*OH*OW)
@@ -311,14 +298,7 @@ def max_pool2d(
              [13., 15.]]]])
     """
     x = _image(x, "max_pool2d")
-    kernel = _pair(kernel_size, "max_pool2d: kernel_size", 1)
-    stride = kernel if stride is None else _pair(stride, "max_pool2d: stride", 1)
-    pad = _pair(pad, "max_pool2d: pad", 0)
-    if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
-        raise ValueError(
-            f"max_pool2d: pad {pad} is more than half the kernel {kernel}, so some windows "
-            f"would hold only padding; use pad <= kernel_size // 2"
-        )
+    kernel, stride, pad = pool_window(kernel_size, stride, pad)
     n, c = x.shape[:2]
     oh, ow = _output_size("max_pool2d", x.shape, kernel, stride, pad)
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
@@ -343,11 +323,7 @@ def dropout(
     >>> np.unique(y.numpy())
     array([0., 2.])
     """
-    if not 0.0 <= p < 1.0:
-        raise ValueError(
-            f"dropout: p = {p} is outside [0, 1); it is the probability of dropping each "
-            f"value, e.g. 0.5"
-        )
+    p = dropout_probability(p)
     x = _tensor(x)
     if not training or p == 0.0:
         return x

@@ -123,7 +123,7 @@ def _all_ops():
     return {
         cls
         for cls in vars(ops).values()
-        if isinstance(cls, type) and issubclass(cls, Op) and cls is not Op
+        if isinstance(cls, type) and issubclass(cls, Op) and cls not in (Op, ops.Binary)
     }
 
 

@@ -13,9 +13,9 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
-from minigrad.functional import _pair
+from minigrad.checks import pair, pool_window, positive_int
+from minigrad.nn.init import weights
 from minigrad.nn.layer import Layer
-from minigrad.nn.layers import _positive_int, _weights
 from minigrad.tensor import Tensor
 
 
@@ -54,26 +54,20 @@ class Conv2d(Layer):
         rng: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.in_channels = _positive_int(in_channels, "Conv2d: in_channels")
-        self.out_channels = _positive_int(out_channels, "Conv2d: out_channels")
-        self.kernel_size = _pair(kernel_size, "Conv2d: kernel_size", 1)
-        self.stride = _pair(stride, "Conv2d: stride", 1)
-        self.pad = _pair(pad, "Conv2d: pad", 0)
+        self.in_channels = positive_int(in_channels, "Conv2d: in_channels")
+        self.out_channels = positive_int(out_channels, "Conv2d: out_channels")
+        self.kernel_size = pair(kernel_size, "Conv2d: kernel_size", 1)
+        self.stride = pair(stride, "Conv2d: stride", 1)
+        self.pad = pair(pad, "Conv2d: pad", 0)
         self.weight_init = weight_init
         kh, kw = self.kernel_size
         shape = (self.out_channels, self.in_channels, kh, kw)
         fan_in = self.in_channels * kh * kw
-        self.W, self.b = _weights(
+        self.W, self.b = weights(
             "Conv2d", weight_init, fan_in, shape, self.out_channels, dtype, rng
         )
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        shape = np.shape(x)
-        if len(shape) == 4 and shape[1] != self.in_channels:
-            raise ValueError(
-                f"{self!r} needs inputs with {self.in_channels} channels on axis 1, got shape "
-                f"{shape}; pass (N, {self.in_channels}, H, W) or change in_channels"
-            )
         return F.conv2d(x, self.W, self.b, stride=self.stride, pad=self.pad)
 
     def extra_repr(self) -> str:
@@ -106,15 +100,7 @@ class MaxPool2d(Layer):
         pad: int | Sequence[int] = 0,
     ) -> None:
         super().__init__()
-        self.kernel_size = _pair(kernel_size, "MaxPool2d: kernel_size", 1)
-        self.stride = self.kernel_size if stride is None else _pair(stride, "MaxPool2d: stride", 1)
-        self.pad = _pair(pad, "MaxPool2d: pad", 0)
-        kh, kw = self.kernel_size
-        if self.pad[0] > kh // 2 or self.pad[1] > kw // 2:
-            raise ValueError(
-                f"MaxPool2d: pad {self.pad} is more than half the kernel {self.kernel_size}, "
-                f"so some windows would hold only padding; use pad <= kernel_size // 2"
-            )
+        self.kernel_size, self.stride, self.pad = pool_window(kernel_size, stride, pad, "MaxPool2d")
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
         return F.max_pool2d(x, self.kernel_size, stride=self.stride, pad=self.pad)

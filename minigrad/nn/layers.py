@@ -1,8 +1,8 @@
 """The book's layers as reusable blocks: Affine, activations, reshapes, losses and merges.
 
-Every layer builds on Tensor ops, so its backward comes from the engine; the one
-exception is ``SoftmaxWithLoss``, which calls the fused primitive
-``ops.SoftmaxCrossEntropy`` (exact for any logits, and one pass instead of five).
+Every layer builds on Tensor ops, so its backward comes from the engine. Two call a
+primitive of their own: ``Affine`` (``ops.Affine``, x @ W + b as one op) and
+``SoftmaxWithLoss`` (``ops.SoftmaxCrossEntropy``: exact for any logits, one pass).
 Inputs may be NumPy arrays or Tensors. Layers that take several inputs get them as
 separate positional arguments: ``loss(scores, t)``, ``Add()(a, b, c)``.
 """
@@ -16,55 +16,10 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
-from minigrad.nn.layer import Layer, Parameter
+from minigrad.checks import positive_int
+from minigrad.nn.init import weights
+from minigrad.nn.layer import Layer
 from minigrad.tensor import Tensor, _tensor
-
-
-def _weights(
-    kind: str,
-    weight_init: str | float,
-    fan_in: int,
-    shape: tuple[int, ...],
-    bias_size: int,
-    dtype: DTypeLike,
-    rng: int | np.random.Generator | None,
-) -> tuple[Parameter, Parameter]:
-    """A weight of ``shape`` drawn as ``weight_init`` asks and a zero bias, of ``dtype``."""
-    std = _init_std(weight_init, fan_in)
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"{kind} needs a float dtype such as np.float32, got {dtype}")
-    source = np.random if rng is None else np.random.default_rng(rng)
-    w = (std * source.standard_normal(shape)).astype(dtype)
-    return Parameter(w), Parameter(np.zeros(bias_size, dtype=dtype))
-
-
-def _init_std(weight_init: str | float, in_features: int) -> float:
-    """The standard deviation that ``weight_init`` asks for."""
-    if isinstance(weight_init, str):
-        kind = weight_init.lower()
-        if kind == "he":
-            return float(np.sqrt(2.0 / in_features))
-        if kind == "xavier":
-            return float(np.sqrt(1.0 / in_features))
-        raise ValueError(
-            f"weight_init={weight_init!r} is not known; pass 'he' (for ReLU), 'xavier' "
-            f"(for sigmoid or tanh) or a float standard deviation such as 0.01"
-        )
-    if isinstance(weight_init, bool) or not isinstance(weight_init, int | float | np.floating):
-        raise TypeError(
-            f"weight_init must be 'he', 'xavier' or a float standard deviation, got "
-            f"{type(weight_init).__name__} {weight_init!r}"
-        )
-    if not np.isfinite(weight_init) or weight_init < 0:
-        raise ValueError(f"weight_init as a standard deviation must be >= 0, got {weight_init}")
-    return float(weight_init)
-
-
-def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return int(value)
 
 
 class Affine(Layer):
@@ -102,11 +57,11 @@ class Affine(Layer):
         rng: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.in_features = _positive_int(in_features, "in_features")
-        self.out_features = _positive_int(out_features, "out_features")
+        self.in_features = positive_int(in_features, "in_features")
+        self.out_features = positive_int(out_features, "out_features")
         self.weight_init = weight_init
         shape, out = (in_features, out_features), out_features
-        self.W, self.b = _weights("Affine", weight_init, in_features, shape, out, dtype, rng)
+        self.W, self.b = weights("Affine", weight_init, in_features, shape, out, dtype, rng)
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
         return self._affine(x, relu=False)

@@ -13,8 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
+from minigrad.checks import dropout_probability, positive_int
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.nn.layers import _positive_int
 from minigrad.tensor import Tensor
 
 
@@ -37,12 +37,7 @@ class Dropout(Layer):
 
     def __init__(self, p: float = 0.5, rng: int | np.random.Generator | None = None) -> None:
         super().__init__()
-        if isinstance(p, bool) or not isinstance(p, int | float | np.floating) or not 0 <= p < 1:
-            raise ValueError(
-                f"Dropout: p = {p!r} is outside [0, 1); it is the probability of dropping "
-                f"each value, e.g. Dropout(0.5)"
-            )
-        self.p = float(p)
+        self.p = dropout_probability(p, "Dropout")
         if rng is None:
             rng = int(np.random.randint(0, 2**31 - 1))
         self.rng = np.random.default_rng(rng)
@@ -85,7 +80,7 @@ class BatchNorm(Layer):
         dtype: DTypeLike = np.float64,
     ) -> None:
         super().__init__()
-        self.num_features = _positive_int(num_features, "BatchNorm: num_features")
+        self.num_features = positive_int(num_features, "BatchNorm: num_features")
         if not 0 <= momentum <= 1:
             raise ValueError(
                 f"BatchNorm: momentum = {momentum} is outside [0, 1]; it is the weight of the "

@@ -1,0 +1,75 @@
+"""Argument checks shared by ops, functions and layers: each check lives once, here.
+
+A layer and the function it calls (``nn.MaxPool2d`` and ``functional.max_pool2d``) use the
+same check, so a bad setting gets the same message whichever door it came through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+
+def check_broadcast(name: str, x: np.ndarray, w: np.ndarray) -> None:
+    """Raise a ``ValueError`` naming op ``name`` and both shapes if they do not broadcast."""
+    try:
+        np.broadcast_shapes(x.shape, w.shape)
+    except ValueError:
+        raise ValueError(
+            f"{name}: operands of shapes {x.shape} and {w.shape} cannot be broadcast together; "
+            f"reshape one of them (e.g. add a size-1 axis) so that trailing axes match or are 1"
+        ) from None
+
+
+def positive_int(value: Any, what: str) -> int:
+    """``value`` as an int >= 1 (a bool is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def pair(value: int | Sequence[int], what: str, minimum: int) -> tuple[int, int]:
+    """``value`` as a (height, width) pair of ints >= ``minimum``; an int is used for both."""
+    both = (value, value) if isinstance(value, int | np.integer) else value
+    if (
+        not isinstance(both, tuple | list)
+        or len(both) != 2
+        or not all(isinstance(v, int | np.integer) and v >= minimum for v in both)
+    ):
+        raise ValueError(
+            f"{what} must be an int >= {minimum} or a (height, width) pair of them, got {value!r}"
+        )
+    return int(both[0]), int(both[1])
+
+
+def pool_window(
+    kernel_size: int | Sequence[int],
+    stride: int | Sequence[int] | None,
+    pad: int | Sequence[int],
+    who: str = "max_pool2d",
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int]]:
+    """(kernel, stride, pad) pairs of a pooling window; ``stride`` None is the kernel size.
+
+    ``pad`` may be at most half the kernel, so that every window holds a real value.
+    """
+    kernel = pair(kernel_size, f"{who}: kernel_size", 1)
+    step = kernel if stride is None else pair(stride, f"{who}: stride", 1)
+    padding = pair(pad, f"{who}: pad", 0)
+    if padding[0] > kernel[0] // 2 or padding[1] > kernel[1] // 2:
+        raise ValueError(
+            f"{who}: pad {padding} is more than half the kernel {kernel}, so some windows "
+            f"would hold only padding; use pad <= kernel_size // 2"
+        )
+    return kernel, step, padding
+
+
+def dropout_probability(p: Any, who: str = "dropout") -> float:
+    """``p`` as a float in [0, 1): the probability of dropping each value."""
+    if isinstance(p, bool) or not isinstance(p, int | float | np.floating) or not 0 <= p < 1:
+        raise ValueError(
+            f"{who}: p = {p!r} is outside [0, 1); it is the probability of dropping each "
+            f"value, e.g. 0.5"
+        )
+    return float(p)
