@@ -174,6 +174,16 @@ def test_a_new_parameter_replaces_the_old_one_with_another_shape():
     assert dict(layer.named_parameters())["W"] is layer.W
 
 
+def test_assigning_to_a_buffer_keeps_an_array_of_its_shape():
+    bn = nn.BatchNorm(3)
+    bn.running_mean = mg.Tensor([1.0, 2.0, 3.0])
+    assert type(bn.running_mean) is np.ndarray
+    assert bn.state_dict()["running_mean"].tolist() == [1, 2, 3]
+    with pytest.raises(ValueError, match=r"buffer BatchNorm.running_var .*shape \(3,\)"):
+        bn.running_var = np.ones(5)
+    np.testing.assert_array_equal(bn.running_var, np.ones(3))
+
+
 # --- graphs: labels declared the obvious way ------------------------------------------------
 
 

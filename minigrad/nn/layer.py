@@ -51,6 +51,19 @@ def _assign_values(layer: Layer, name: str, p: Parameter, value: Any) -> None:
     p.data[...] = values  # why: cast to the parameter's dtype, as load_state_dict does
 
 
+def _buffer_value(layer: Layer, name: str, value: Any) -> np.ndarray:
+    """A new value for buffer ``name``: an array of the buffer's shape (a Tensor's values)."""
+    values = np.asarray(value.data if isinstance(value, Tensor) else value)
+    current = getattr(layer, name)
+    if values.shape != current.shape or values.dtype.kind not in "biuf":
+        raise ValueError(
+            f"cannot assign {values.dtype} values of shape {values.shape} to buffer "
+            f"{type(layer).__name__}.{name} ({current.dtype}, shape {current.shape}); "
+            f"call register_buffer({name!r}, value) to give it another shape"
+        )
+    return values
+
+
 class Symbolic:
     """Base of ``nn.Input``'s nodes: calling a layer on one builds a graph instead of running."""
 
@@ -93,6 +106,8 @@ class Layer:
         elif isinstance(members.get(name), Parameter) and value is not None:
             _assign_values(self, name, members[name], value)
             return  # why: the same Parameter object, so optimizers and checkpoints keep it
+        elif name in self._buffers:
+            value = _buffer_value(self, name, value)
         else:
             members.pop(name, None)
         object.__setattr__(self, name, value)
