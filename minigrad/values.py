@@ -80,28 +80,25 @@ class TensorValues:
     # in-place operators: a leaf that requires grad is updated in place under no_grad (an
     # optimizer or a layer keeps holding it) and refused otherwise; anything else rebinds
     def __iadd__(self, other: Any) -> Any:
-        return self._in_place("Add", other, "+=")
+        return self._in_place(self + other, "+=")  # type: ignore[operator]
 
     def __isub__(self, other: Any) -> Any:
-        return self._in_place("Sub", other, "-=")
+        return self._in_place(self - other, "-=")  # type: ignore[operator]
 
     def __imul__(self, other: Any) -> Any:
-        return self._in_place("Mul", other, "*=")
+        return self._in_place(self * other, "*=")  # type: ignore[operator]
 
     def __itruediv__(self, other: Any) -> Any:
-        return self._in_place("Div", other, "/=")
+        return self._in_place(self / other, "/=")  # type: ignore[operator]
 
-    def _in_place(self, op_name: str, other: Any, symbol: str) -> Any:
-        from minigrad import ops, tensor  # why: both import this module
-
-        op = getattr(ops, op_name)
+    def _in_place(self, result: Any, symbol: str) -> Any:
         if not self.requires_grad or self.creator is not None:  # type: ignore[attr-defined]
-            return op.apply(self, other)  # why: a value in the graph: the name takes the result
-        if tensor.is_grad_enabled():
+            return result  # why: a value in the graph (or a constant): the name takes the result
+        if result.creator is not None:  # why: it was recorded, so grad mode is on
             raise RuntimeError(
                 f"in-place {symbol} on a leaf tensor that requires grad (a parameter) would "
                 f"bypass the graph; to update its values write `with mg.no_grad(): w {symbol} "
                 f"...` (as an optimizer does); `w = w {symbol[0]} ...` makes a new tensor"
             )
-        self.data[...] = op.apply(self, other).data  # why: shape must stay; values in place
+        self.data[...] = result.data  # why: shape must stay; values in place
         return self
