@@ -86,21 +86,30 @@ def detect_anomaly() -> _AnomalyMode:
 class _Watcher:
     """The engine's observer inside ``detect_anomaly``; chains to the one it replaced."""
 
-    __slots__ = ("previous",)
+    __slots__ = ("previous", "padded")
 
     def __init__(self, previous: Any) -> None:
         self.previous = previous
+        self.padded: Any = _nothing  # a weak reference to max pooling's padded columns
 
     def forward(self, op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         if self.previous is not None:
             self.previous.forward(op, inputs, out)
         if out.creator is op:
             _record(op, out)
-        data = out.data
-        if type(op) is ops.Im2Col and not np.isfinite(op.fill):
-            data = inputs[0].data  # why: pooling pads with -inf on purpose; check the image
-        if not _finite(data):
+        if not _finite(out.data) and not self._padding(op, inputs, out):
             _forward_failed(op, inputs, out)
+
+    def _padding(self, op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> bool:
+        """True for max pooling's own -inf padding, made by Im2Col and carried by a reshape."""
+        kind = type(op)
+        if kind is ops.Im2Col and op.fill == -np.inf:
+            if not _finite(inputs[0].data):
+                return False  # why: the image itself is bad; blame it
+        elif kind is not ops.Reshape or inputs[0] is not self.padded():
+            return False
+        self.padded = weakref.ref(out)
+        return True
 
     def backward(self, op: Op, gy: Tensor, gxs: tuple[Tensor | None, ...]) -> None:
         if self.previous is not None:
@@ -110,6 +119,10 @@ class _Watcher:
             i = bad[0] if bad else 0
             what = f"in the gradient of its input {i}" if len(op.inputs) > 1 else "in its gradient"
             _backward_failed(op, gy, gxs[i].data if bad else gy.data, what)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _finite(data: Any) -> bool:
@@ -283,13 +296,13 @@ def _forward_failed(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         if child is not None and child.f_code.co_name == "backward":
             what = f"in the {name} it computes"
         elif owner is None:
-            what = "adding up the seeds of an output listed twice"
+            what = "when adding up the seeds of an output listed twice"
         elif name == "Add":
-            what = "adding its gradient to the one from the input's other consumers"
+            what = "when adding its gradient to the one from the input's other consumers"
         elif name == "Cast":
-            what = f"converting its gradient to the input's dtype, {out.dtype}"
+            what = f"when converting its gradient to the input's dtype, {out.dtype}"
         else:
-            what = f"summing its gradient back to the input's shape ({name})"
+            what = f"when summing its gradient back to the input's shape ({name})"
         _backward_failed(owner, gy if owner is not None else None, out.data, what, inputs)
     bad = [i for i, x in enumerate(inputs) if not _finite(x.data)]
     if bad:
@@ -318,7 +331,8 @@ def _backward_failed(
     if op is None:  # two seeds of one output, summed before any backward ran
         bad = [x for x in parts if not _finite(x.data)]
         why = "a seed holds " + _counts(bad[0].data) if bad else "the sum overflowed"
-        raise FloatingPointError(_wrap(f"backward: {what} gave {_which(produced)}; {why}"))
+        head = f"backward: the seeds of an output listed twice add up to {_which(produced)}"
+        raise FloatingPointError(_wrap(f"{head}; {why}"))
     name = type(op).__name__
     entry = _sites.get(id(op))
     inputs = op.inputs or ()
