@@ -177,6 +177,8 @@ def _show(place: _Place) -> str:
         if shown.startswith(".."):
             shown = filename
     text = linecache.getline(filename, line).strip()
+    if filename.startswith("<") and function != "<module>":
+        text = ""  # why: doctest serves only the running example's lines, not a function's
     return f"{shown}:{line} ({function})" + (f"\n      {text}" if text else "")
 
 
