@@ -18,7 +18,7 @@ import os
 import sys
 import textwrap
 import weakref
-from types import FrameType
+from types import CodeType, FrameType
 from typing import Any
 
 import numpy as np
@@ -33,12 +33,13 @@ _APPLY = Op.apply.__func__.__code__
 _BACKPROP = tensor._backprop.__code__
 _CALL = Layer.__call__.__code__  # why: in every layer's chain; it says nothing
 
-# a place in the source: (file, line, function)
-_Place = tuple[str, int, str]
+# a place in the source: the code object running there and its line (names are looked up
+# only for a message)
+_Place = tuple[CodeType, int]
 # where a recorded op was written: the first frame outside minigrad; the innermost one inside
 # minigrad but outside the engine, if any; and the minigrad functions between them, innermost
 # first (a layer's forward, the function it calls)
-_Site = tuple[_Place | None, _Place | None, tuple[str, ...]]
+_Site = tuple[_Place | None, _Place | None, tuple[CodeType, ...]]
 
 # id(op) -> (a weak reference to the op's output, the op's site). Ops have no weak
 # references, their outputs do: an entry goes when the output (and so the op) goes.
@@ -138,15 +139,15 @@ def _site() -> _Site:
         frame = frame.f_back
     frame = frame.f_back if frame is not None else None
     inner = None
-    calls: list[str] = []
+    calls: list[CodeType] = []
     while frame is not None:
         code = frame.f_code
         if not code.co_filename.startswith(_PACKAGE):
-            return (code.co_filename, frame.f_lineno, code.co_qualname), inner, tuple(calls)
+            return (code, frame.f_lineno), inner, tuple(calls)
         if code.co_filename != _ENGINE and code is not _CALL:
             if inner is None:
-                inner = (code.co_filename, frame.f_lineno, code.co_qualname)
-            calls.append(code.co_qualname)
+                inner = (code, frame.f_lineno)
+            calls.append(code)
         frame = frame.f_back
     return None, inner, tuple(calls)
 
@@ -164,7 +165,8 @@ def _forget(ref: weakref.ref, key: int) -> None:
 
 def _show(place: _Place) -> str:
     """``file:line (function)`` and the line's text below it, as a traceback shows them."""
-    filename, line, function = place
+    code, line = place
+    filename, function = code.co_filename, _name(code)
     if filename.startswith(_PACKAGE):
         shown = "minigrad/" + filename[len(_PACKAGE) :].replace(os.sep, "/")
     elif filename.startswith("<"):
@@ -182,18 +184,25 @@ def _show(place: _Place) -> str:
     return f"{shown}:{line} ({function})" + (f"\n      {text}" if text else "")
 
 
+def _name(code: CodeType) -> str:
+    return getattr(code, "co_qualname", code.co_name)  # why: co_qualname is new in 3.11
+
+
 def _site_lines(site: _Site | None, recorded: str) -> list[str]:
     if site is None:
         return [
-            f"  the op was {recorded} outside detect_anomaly(), so its line is unknown: "
-            "run the forward pass inside detect_anomaly() too"
+            _wrap(
+                "the forward op ran outside detect_anomaly(), so its line is unknown: run "
+                "the forward pass inside detect_anomaly() too",
+                "  ",
+            )
         ]
     user, inner, calls = site
     lines = []
     if user is not None:
         lines.append(f"  {recorded} at {_show(user)}")
     if inner is not None:
-        lines.append(f"  inside minigrad: {' > '.join(reversed(calls))}")
+        lines.append(f"  inside minigrad: {' > '.join(_name(c) for c in reversed(calls))}")
         lines.append(f"    at {_show(inner)}")
     return lines
 
@@ -260,6 +269,7 @@ _FORWARD_HINTS = {
     "Div": "a division by zero (x / 0 is inf, 0 / 0 is NaN); keep the divisor away from 0",
     "Exp": "exp overflows above about 709 in float64 (88 in float32); subtract the maximum "
     "first, as softmax does",
+    "Pow": "a negative number to a fractional power is NaN, and a large one overflows",
 }
 _BACKWARD_HINTS = {
     "Sqrt": "the gradient of sqrt, 1 / (2 sqrt(x)), is infinite at x = 0, and 0 * inf is "

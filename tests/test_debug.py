@@ -1,6 +1,7 @@
 """mg.detect_anomaly(): the first NaN or inf names the op, forward or backward, and the line."""
 
 import contextlib
+import gc
 import sys
 import threading
 
@@ -68,6 +69,17 @@ def test_inside_every_recorded_op_has_its_site_and_finite_runs_are_unchanged():
         grads.append([p.grad for p in model.parameters()])
     for plain, checked in zip(*grads, strict=True):
         np.testing.assert_array_equal(plain, checked)
+
+
+def test_a_record_goes_with_its_graph():
+    x = mg.Tensor(np.ones(3), requires_grad=True)
+    before = len(debug._sites)
+    with mg.detect_anomaly():
+        y = ((x * 2).exp() + 1).sum()
+        assert len(debug._sites) == before + 4
+    del y
+    gc.collect()
+    assert len(debug._sites) == before
 
 
 def test_an_input_that_already_holds_nan_is_blamed_not_the_op():
