@@ -127,7 +127,8 @@ def _nothing() -> None:
 
 
 def _finite(data: Any) -> bool:
-    return data.dtype.kind not in "fc" or bool(np.isfinite(data).all())
+    kind = data.dtype.kind if hasattr(data, "dtype") else np.asarray(data).dtype.kind
+    return kind not in "fc" or bool(np.isfinite(data).all())
 
 
 # --- where an op was recorded ----------------------------------------------------------------
