@@ -8,6 +8,7 @@ array([2., 4., 6.])
 """
 
 from minigrad import data, nn, optim, viz
+from minigrad.debug import detect_anomaly
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
 from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minigrad.io import load, save
@@ -28,6 +29,7 @@ __all__ = [
     "numerical_grad",
     "gradcheck",
     "GradcheckError",
+    "detect_anomaly",
     "save",
     "load",
     "data",
