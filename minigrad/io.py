@@ -203,8 +203,7 @@ def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         )
     with open(path, "rb") as file:
         magic = file.read(4)
-        # why: an npz is a zip archive; anything else (a pickle above all) is refused
-        # before NumPy sees it, so no other loader is ever tried
+        # why: refuse anything but a zip (a pickle above all) before NumPy could try another loader
         if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
             raise ValueError(
                 f"load({path!r}): this is not an .npz file (it starts with {magic!r}); "

@@ -14,7 +14,8 @@ class DataLoader:
     ``arrays`` is a tuple or list of arrays whose first axes have the same
     length ``N`` (images and labels, say); every batch is then a tuple holding
     the same rows of each array. Anything else is taken as one array, and every
-    batch is then a single array, as when PyTorch iterates over one tensor.
+    batch is then a single array, as when PyTorch iterates over one tensor; a dict
+    is refused (pass its arrays in order, as a tuple).
 
     Each pass (epoch) visits every sample exactly once, in batches of
     ``batch_size``; the last batch is smaller when ``batch_size`` does not divide
@@ -102,8 +103,7 @@ class DataLoader:
         return -(-self.num_samples // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, ...] | np.ndarray]:
-        # why: draw the permutation here, not lazily in a generator body, so that
-        # iter(loader) alone fixes this epoch's order
+        # why: drawn here, not in the generator body, so iter(loader) alone fixes the order
         order = self._rng.permutation(self.num_samples) if self.shuffle else None
         return self._batches(order)
 
