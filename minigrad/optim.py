@@ -142,7 +142,7 @@ class Optimizer:
         cls = type(self).__name__
         state_dict = dict(state_dict)
         kind = str(np.asarray(state_dict.pop("kind", cls)))
-        if kind != cls:
+        if kind not in {base.__name__ for base in type(self).__mro__}:  # why: subclasses load it
             raise ValueError(
                 f"{cls}.load_state_dict(): this file holds {kind} state, not {cls}; load it "
                 f"into a {kind} optimizer, or start this {cls} from its own state"

@@ -562,6 +562,21 @@ def test_state_dict_of_another_optimizer_is_rejected_by_its_kind(tmp_path):
     assert sgd.lr == 0.5
 
 
+def test_a_subclass_loads_the_state_of_its_base_class_but_not_the_reverse():
+    class ClippedSGD(SGD):
+        pass
+
+    p = mg.Tensor([1.0], requires_grad=True)
+    base = SGD([p], lr=0.3, momentum=0.5)
+    p.grad = np.ones(1)
+    base.step()
+    sub = ClippedSGD([p])
+    sub.load_state_dict(base.state_dict())
+    assert sub.lr == 0.3 and sub.state[0]["velocity"].tolist() == [1.0]
+    with pytest.raises(ValueError, match="this file holds ClippedSGD state, not SGD"):
+        SGD([p]).load_state_dict(sub.state_dict())
+
+
 def test_every_bad_key_is_named_in_one_error():
     opt = momentum_sgd()
     bad = opt.state_dict()
