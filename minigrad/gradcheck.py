@@ -1,4 +1,8 @@
-"""Numerical differentiation and the check that backprop agrees with it."""
+"""Numerical differentiation and the check that backprop agrees with it.
+
+`numerical_grad`, `gradcheck` and `GradcheckError` are the public names; `check_backprop`,
+`compare_gradients` and `as_float64` are shared with ``minigrad.testing``.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from minigrad.tensor import Tensor
+
+__all__ = ["numerical_grad", "gradcheck", "GradcheckError"]
 
 
 class GradcheckError(AssertionError):
@@ -24,7 +30,7 @@ def _scalar(y: Any, what: str) -> float:
     return float(value.reshape(()))
 
 
-def _as_float64(x: ArrayLike) -> np.ndarray:
+def as_float64(x: ArrayLike) -> np.ndarray:
     """A float64 copy of a float input; other inputs copied as they are."""
     x = np.asarray(x.data if isinstance(x, Tensor) else x)
     return np.array(x, dtype=np.float64 if x.dtype.kind in "fc" else x.dtype)
@@ -42,7 +48,7 @@ def numerical_grad(
     >>> numerical_grad(lambda x: (x * x).sum(), np.array([1.0, 2.0]))[0].round(6)
     array([2., 4.])
     """
-    xs = [_as_float64(x) for x in inputs]
+    xs = [as_float64(x) for x in inputs]
 
     def call() -> float:
         # why: float inputs require grad, so an f that calls mg.grad itself works here too
@@ -90,11 +96,11 @@ def gradcheck(
             return np.ones(y.shape)
         return np.random.default_rng(0).standard_normal(y.shape)
 
-    _check_backprop(f, inputs, weights, eps, atol, rtol, constant_ok=False)
+    check_backprop(f, inputs, weights, eps, atol, rtol, constant_ok=False)
     return True
 
 
-def _check_backprop(
+def check_backprop(
     f: Callable[..., Any],
     inputs: tuple[ArrayLike, ...],
     upstream: Callable[[np.ndarray, list[np.ndarray]], np.ndarray],
@@ -108,7 +114,7 @@ def _check_backprop(
 
     The core of :func:`gradcheck` and ``minigrad.testing.assert_grads_match``.
     """
-    xs = [_as_float64(x) for x in inputs]
+    xs = [as_float64(x) for x in inputs]
     tensors = [Tensor(x.copy(), requires_grad=x.dtype.kind == "f") for x in xs]
     y = f(*tensors)
     if not isinstance(y, Tensor):
@@ -122,24 +128,41 @@ def _check_backprop(
     for i, (t, num) in enumerate(zip(tensors, numeric, strict=True)):
         if not t.requires_grad:
             continue
-        back = t.grad if t.grad is not None else np.zeros_like(num)
-        if back.dtype != t.dtype:
-            raise GradcheckError(f"input {i}: gradient has dtype {back.dtype}, input {t.dtype}")
-        _compare(i, back, num, atol, rtol)
+        if t.grad is not None and t.grad.dtype != t.dtype:
+            raise GradcheckError(f"input {i}: gradient has dtype {t.grad.dtype}, input {t.dtype}")
+        compare_gradients(f"input {i}", t.grad, num, atol, rtol)
 
 
-def _compare(i: int, back: np.ndarray, num: np.ndarray, atol: float, rtol: float) -> None:
+def compare_gradients(
+    what: str, back: np.ndarray | None, num: np.ndarray, atol: float, rtol: float
+) -> None:
+    """Raise `GradcheckError` naming ``what`` (``"input 0"``, ``"parameter 'W'"``) unless
+    the backprop gradient ``back`` (None: no gradient arrived) matches ``num``.
+
+    >>> compare_gradients("input 0", np.array([1.0, 2.0]), np.array([1.0, 5.0]), 1e-5, 1e-3)
+    ... # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    minigrad.gradcheck.GradcheckError: input 0 at index (1,): backprop 2, numerical 5, ...
+    """
+    connected = back is not None
+    back = back if connected else np.zeros_like(num)
     if back.shape != num.shape:
         raise GradcheckError(
-            f"input {i}: backprop gradient has shape {back.shape}, the input has shape {num.shape}"
+            f"{what}: backprop gradient has shape {back.shape}, expected {num.shape}"
         )
     diff = np.abs(back - num)
     allowed = atol + rtol * np.abs(num)
     excess = np.where(np.isnan(diff), np.inf, diff - allowed)
     if excess.size and excess.max() > 0:
         at = np.unravel_index(int(np.argmax(excess)), excess.shape)
+        index = tuple(int(a) for a in at)
+        if not connected:
+            raise GradcheckError(
+                f"{what}: `.grad` is None: not connected to the output? The numerical "
+                f"gradient at index {index} is {num[at]:.6g}"
+            )
         raise GradcheckError(
-            f"input {i} at index {tuple(int(a) for a in at)}: backprop {back[at]:.6g}, "
-            f"numerical {num[at]:.6g}, |diff| {diff[at]:.4g} > atol + rtol*|numerical| "
-            f"= {allowed[at]:.4g}"
+            f"{what} at index {index}: backprop {back[at]:.6g}, numerical {num[at]:.6g}, "
+            f"|diff| {diff[at]:.4g} > atol + rtol*|numerical| = {allowed[at]:.4g}"
         )

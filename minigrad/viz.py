@@ -31,12 +31,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from minigrad.nn.graph import Graph
 from minigrad.tensor import Op, Tensor, toposort
 
 
 def to_dot(
-    tensor_or_graph: Tensor | Graph,
+    tensor_or_graph: Any,
     params: Mapping[str, Tensor] | Iterable[tuple[str, Tensor]] | None = None,
 ) -> str:
     """Graphviz DOT text of the graph that produced a Tensor, or of an ``nn.Graph``.
@@ -47,16 +46,17 @@ def to_dot(
     (e.g. ``net.named_parameters()``). An op whose graph was freed by ``backward()``
     is marked "freed" and shows no inputs.
 
-    For a Graph: one box per node (name, layer, output shape; inputs are ellipses).
+    For an ``nn.Graph``: one box per node (name, layer, output shape; inputs are ellipses).
     """
-    if isinstance(tensor_or_graph, Graph):
-        return _graph_dot(tensor_or_graph)
     if isinstance(tensor_or_graph, Tensor):
         names = {}
         if params is not None:
             pairs = params.items() if isinstance(params, Mapping) else params
             names = {id(p): name for name, p in pairs}
         return _tensor_dot(tensor_or_graph, names)
+    # why: nn.graph uses this module, so a Graph is recognised by what it has, not its class
+    if all(hasattr(tensor_or_graph, name) for name in ("nodes", "inputs", "outputs")):
+        return _graph_dot(tensor_or_graph)
     raise TypeError(f"to_dot takes a Tensor or an nn.Graph, got {type(tensor_or_graph).__name__}")
 
 
@@ -99,7 +99,7 @@ def _tensor_dot(root: Tensor, names: dict[int, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _graph_dot(graph: Graph) -> str:
+def _graph_dot(graph: Any) -> str:
     ids = {id(node): f"n{i}" for i, node in enumerate(graph.nodes)}
     input_ids = {id(x) for x in graph.inputs}
     output_ids = {id(y) for y in graph.outputs}
@@ -119,7 +119,7 @@ def _graph_dot(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render(dot: str | Tensor | Graph, path: str | Path, format: str | None = None) -> Path:
+def render(dot: Any, path: str | Path, format: str | None = None) -> Path:
     """Draw DOT text (or what ``to_dot`` takes) to ``path`` with Graphviz's ``dot``.
 
     The format comes from ``path``'s suffix (``.svg``, ``.png``, ``.pdf``) unless

@@ -125,3 +125,26 @@ def test_render_writes_a_picture(tmp_path):
     x = nn.Input((2,))
     path = viz.render(nn.Graph(x, nn.ReLU()(x)), tmp_path / "g.svg")
     assert path.read_text().lstrip().startswith("<?xml")
+
+
+def test_viz_does_not_import_nn():
+    """nn.Graph.to_dot uses viz, so viz must not import nn back (no import cycle)."""
+    import ast
+    from pathlib import Path
+
+    tree = ast.parse(Path(viz.__file__).read_text())
+    imported = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    ]
+    imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+    assert not [name for name in imported if name and name.startswith("minigrad.nn")]
+
+
+def test_a_graph_and_its_own_to_dot_agree():
+    x = nn.Input((3,))
+    graph = nn.Graph(x, nn.ReLU()(nn.Affine(3, 2)(x)))
+    assert viz.to_dot(graph) == graph.to_dot()
+    assert viz.to_dot(graph).count("shape=box") == 2

@@ -5,6 +5,9 @@
 - ``load_mnist``: MNIST from a folder, downloaded there (and verified) if missing.
 - ``read_idx``: read one idx file, gzip-compressed or raw.
 
+A new downloadable data set builds on ``minigrad.data.download`` (mirrors, checksums,
+atomic writes) and ``minigrad.data.preprocess`` (images and labels to training arrays).
+
 >>> from minigrad.data import DataLoader, load_digits
 >>> (x_train, t_train), _ = load_digits()
 >>> loader = DataLoader((x_train, t_train), batch_size=100, shuffle=True, seed=0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -14,7 +14,8 @@ class DataLoader:
     ``arrays`` is a tuple or list of arrays whose first axes have the same
     length ``N`` (images and labels, say); every batch is then a tuple holding
     the same rows of each array. Anything else is taken as one array, and every
-    batch is then a single array, as when PyTorch iterates over one tensor.
+    batch is then a single array, as when PyTorch iterates over one tensor; a dict
+    is refused (pass its arrays in order, as a tuple).
 
     Each pass (epoch) visits every sample exactly once, in batches of
     ``batch_size``; the last batch is smaller when ``batch_size`` does not divide
@@ -51,11 +52,23 @@ class DataLoader:
         seed: int | np.random.Generator | None = None,
         drop_last: bool = False,
     ) -> None:
+        if isinstance(arrays, Mapping):
+            raise TypeError(
+                f"DataLoader takes a tuple of arrays, got a dict with keys {list(arrays)}; "
+                "pass the arrays in order, e.g. DataLoader((x, t), batch_size) or "
+                "DataLoader(tuple(d.values()), batch_size)"
+            )
         self._single = not isinstance(arrays, (tuple, list))
         members = [arrays] if self._single else list(arrays)
         if not members:
             raise ValueError("DataLoader got an empty list of arrays; pass at least one array")
         self.arrays: tuple[np.ndarray, ...] = tuple(np.asarray(a) for a in members)
+        for a, member in zip(self.arrays, members, strict=True):
+            if a.dtype.hasobject and a.ndim == 0:
+                raise TypeError(
+                    f"DataLoader takes arrays (or a tuple of them), got a "
+                    f"{type(member).__name__}; convert it with np.asarray first"
+                )
         if any(a.ndim == 0 for a in self.arrays):
             shapes = [a.shape for a in self.arrays]
             raise ValueError(
@@ -90,8 +103,7 @@ class DataLoader:
         return -(-self.num_samples // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, ...] | np.ndarray]:
-        # why: draw the permutation here, not lazily in a generator body, so that
-        # iter(loader) alone fixes this epoch's order
+        # why: drawn here, not in the generator body, so iter(loader) alone fixes the order
         order = self._rng.permutation(self.num_samples) if self.shuffle else None
         return self._batches(order)
 
