@@ -10,6 +10,7 @@ array([2., 4., 6.])
 from minigrad import data, nn, optim, viz
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
 from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minigrad.interop import from_dlpack
 from minigrad.io import load, save
 from minigrad.tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad
 
@@ -25,6 +26,7 @@ __all__ = [
     "maximum",
     "minimum",
     "matmul",
+    "from_dlpack",
     "numerical_grad",
     "gradcheck",
     "GradcheckError",

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from minigrad.interop import NumPyMethods
+
 _grad_enabled = True
 # why: one watcher of every op (mg.compile's tracer, mg.detect_anomaly); None costs one test
 _observer: Any = None
@@ -60,8 +62,12 @@ def enable_grad() -> _GradMode:
     return _GradMode(True)
 
 
-class Tensor:
+class Tensor(NumPyMethods):
     """An n-dimensional array that is a node of the recorded graph.
+
+    NumPy's ufuncs and functions work on it (``np.exp(t)``, ``np.sum(t, axis=0)``), with
+    gradients, and it hands its memory to PyTorch and JAX through DLPack: see
+    :mod:`minigrad.interop`, which also holds the NumPy-named methods (``sin``, ``argmax``, ...).
 
     >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()
@@ -72,8 +78,6 @@ class Tensor:
     """
 
     __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
-    # why: NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of looping over it
-    __array_ufunc__ = None
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
         if type(data) is not np.ndarray:  # why: an array, the common case, needs no conversion
@@ -391,6 +395,9 @@ def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
             out.append(a)
         elif type(a) is np.ndarray:  # why: the common case (a batch of data), checked first
             out.append(Tensor(a))
+        elif like is not None and isinstance(a, np.number):
+            # why: a NumPy scalar is a scalar too: np.float64(2.0) * t keeps t's float32
+            out.append(Tensor(np.asarray(a, dtype=np.result_type(like, a.item()))))
         elif like is not None and isinstance(a, int | float) and not isinstance(a, bool):
             # why: NEP 50 — a Python scalar must not upcast float32 (np.asarray(2.0) is float64)
             out.append(Tensor(np.asarray(a, dtype=np.result_type(like, a))))
