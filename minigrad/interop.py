@@ -290,14 +290,12 @@ def _is_default(value: Any, default: Any) -> bool:
 
 def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_ufunc__``: a listed ufunc runs its op; anything else, the safety rule."""
-    out = kwargs.get("out", ())
-    for x in inputs + out:
-        if not isinstance(x, NumPyMethods | np.ndarray | np.generic) and (
-            getattr(type(x), "__array_ufunc__", None) is not None
-        ):
+    for x in inputs + kwargs.get("out", ()):
+        if not isinstance(x, _KNOWN) and getattr(type(x), "__array_ufunc__", None) is not None:
             return NotImplemented  # why: NEP 13; another array type may know what to do
-    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     op = _ufunc_ops().get(ufunc)
+    if op is not None and method == "__call__" and not kwargs:
+        return op(*inputs)  # why: the common case (array * t, np.exp(t)) without more checks
     try:
         if method == "__call__" and op is not None:
             return _call(op, ufunc, inputs, kwargs)
@@ -309,10 +307,17 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
         reason = None
     except _CannotRecord as e:
         reason = e
+    name = f"np.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
     return _on_data(name, getattr(ufunc, method), inputs, kwargs, reason, writes=method == "at")
 
 
+# operand types NumPy and minigrad handle themselves
+_KNOWN = (NumPyMethods, np.ndarray, np.generic, int, float, complex)
+_ARRAYS = (NumPyMethods, np.ndarray)
+
+
 def _call(op: Callable[..., Tensor], ufunc: np.ufunc, inputs: tuple, kwargs: dict) -> Tensor:
+    """``op`` on ``inputs`` for a ufunc call with keywords: honoured, or _CannotRecord."""
     call = f"np.{ufunc.__name__}({'x' if ufunc.nin == 1 else 'a, b'})"
     for key, value in kwargs.items():
         if key == "out":
@@ -348,8 +353,9 @@ def _cast(x: Any, dtype: Any) -> Tensor:
 # --- functions --------------------------------------------------------------------------------
 def array_function(func: Callable[..., Any], types: Any, args: tuple, kwargs: dict) -> Any:
     """``Tensor.__array_function__``: a listed function runs Tensor ops; else the safety rule."""
-    if not all(issubclass(t, NumPyMethods | np.ndarray) for t in types):
-        return NotImplemented  # why: NEP 18; another array type may know what to do
+    for t in types:
+        if not issubclass(t, _ARRAYS):
+            return NotImplemented  # why: NEP 18; another array type may know what to do
     handler = _FUNCTIONS.get(func)
     reason = None
     if handler is not None:
