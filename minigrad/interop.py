@@ -99,11 +99,13 @@ class NumPyMethods:
 
     # --- the protocols ------------------------------------------------------------------------
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's ufuncs (``np.exp(t)``, ``array * t``): see :func:`array_ufunc`."""
         return array_ufunc(ufunc, method, inputs, kwargs)
 
     def __array_function__(
         self, func: Callable[..., Any], types: Any, args: tuple, kwargs: dict
     ) -> Any:
+        """NumPy's functions (``np.sum(t)``, ``np.concatenate``): see :func:`array_function`."""
         return array_function(func, types, args, kwargs)
 
     def __dlpack__(self, **kwargs: Any) -> Any:
