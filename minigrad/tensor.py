@@ -395,12 +395,11 @@ def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
             out.append(a)
         elif type(a) is np.ndarray:  # why: the common case (a batch of data), checked first
             out.append(Tensor(a))
-        elif like is not None and isinstance(a, np.number):
-            # why: a NumPy scalar is a scalar too: np.float64(2.0) * t keeps t's float32
-            out.append(Tensor(np.asarray(a, dtype=np.result_type(like, a.item()))))
-        elif like is not None and isinstance(a, int | float) and not isinstance(a, bool):
-            # why: NEP 50 — a Python scalar must not upcast float32 (np.asarray(2.0) is float64)
-            out.append(Tensor(np.asarray(a, dtype=np.result_type(like, a))))
+        elif like is not None and isinstance(a, int | float | np.number) and type(a) is not bool:
+            # why: NEP 50 — a Python scalar must not upcast float32 (np.asarray(2.0) is float64);
+            # a NumPy scalar (np.float64(2.0)) is taken as the Python scalar it holds
+            scalar = a.item() if isinstance(a, np.generic) else a
+            out.append(Tensor(np.asarray(a, dtype=np.result_type(like, scalar))))
         else:
             out.append(Tensor(a))
     return tuple(out)
