@@ -11,6 +11,7 @@ from minigrad import data, nn, optim, viz
 from minigrad.debug import detect_anomaly
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
 from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
+from minigrad.interop import from_dlpack
 from minigrad.io import load, save
 from minigrad.tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad
 
@@ -26,6 +27,7 @@ __all__ = [
     "maximum",
     "minimum",
     "matmul",
+    "from_dlpack",
     "numerical_grad",
     "gradcheck",
     "GradcheckError",

@@ -275,6 +275,54 @@ class Log(Op):
         return gy / self.inputs[0]
 
 
+class Log1p(Op):
+    """y = ln(1 + x);  dy/dx = 1 / (1 + x).
+
+    A primitive for accuracy: for |x| << 1, ``1 + x`` rounds x away and log(1 + x) loses it.
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.log1p(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy / (self.inputs[0] + 1)
+
+
+class Expm1(Op):
+    """y = e^x - 1;  dy/dx = e^x = y + 1.
+
+    A primitive for accuracy: for |x| << 1, exp(x) - 1 cancels to a few correct digits.
+    """
+
+    keeps_output = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.expm1(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * (self.output() + 1)
+
+
+class Sin(Op):
+    """y = sin x;  dy/dx = cos x."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.sin(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return gy * Cos.apply(self.inputs[0])
+
+
+class Cos(Op):
+    """y = cos x;  dy/dx = -sin x."""
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return np.cos(x)
+
+    def backward(self, gy: Tensor) -> Tensor:
+        return -(gy * Sin.apply(self.inputs[0]))
+
+
 class Sqrt(Op):
     """y = sqrt(x);  dy/dx = 1 / (2y)."""
 

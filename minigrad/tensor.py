@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from minigrad.interop import NumPyMethods
 from minigrad.values import TensorValues
 
 _grad_enabled = True
@@ -62,11 +63,13 @@ def enable_grad() -> _GradMode:
     return _GradMode(True)
 
 
-class Tensor(TensorValues):
+class Tensor(TensorValues, NumPyMethods):
     """An n-dimensional array that is a node of the recorded graph.
 
-    Conversions to Python and NumPy values, comparisons and in-place operators come from
-    `minigrad.values.TensorValues`; everything here is recorded.
+    Everything defined here is recorded. Two bases add what is not: conversions to Python
+    and NumPy values, comparisons and in-place operators (`minigrad.values.TensorValues`),
+    and NumPy's ufuncs and functions on Tensors with gradients, DLPack and the NumPy-named
+    methods such as ``sin`` and ``argmax`` (`minigrad.interop.NumPyMethods`).
 
     >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()
@@ -77,8 +80,6 @@ class Tensor(TensorValues):
     """
 
     __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
-    # why: NumPy must hand `ndarray + Tensor` to Tensor.__radd__ instead of looping over it
-    __array_ufunc__ = None
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
         if type(data) is not np.ndarray:  # why: an array, the common case, needs no conversion
@@ -393,9 +394,11 @@ def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
             out.append(a)
         elif type(a) is np.ndarray:  # why: the common case (a batch of data), checked first
             out.append(Tensor(a))
-        elif like is not None and isinstance(a, int | float) and not isinstance(a, bool):
-            # why: NEP 50 — a Python scalar must not upcast float32 (np.asarray(2.0) is float64)
-            out.append(Tensor(np.asarray(a, dtype=np.result_type(like, a))))
+        elif like is not None and isinstance(a, int | float | np.number) and type(a) is not bool:
+            # why: NEP 50 — a Python scalar must not upcast float32 (np.asarray(2.0) is float64);
+            # a NumPy scalar (np.float64(2.0)) is taken as the Python scalar it holds
+            scalar = a.item() if isinstance(a, np.generic) else a
+            out.append(Tensor(np.asarray(a, dtype=np.result_type(like, scalar))))
         else:
             out.append(Tensor(a))
     return tuple(out)

@@ -315,6 +315,11 @@ CASES = [
     Case("sqrt", lambda x: x.sqrt(), np.sqrt, low=0.1, high=5.0),
     Case("abs", lambda x: x.abs(), np.abs, avoid=(0.0,)),
     Case("tanh", lambda x: x.tanh(), np.tanh),
+    Case("sin", lambda x: x.sin(), np.sin),
+    Case("cos", lambda x: x.cos(), np.cos),
+    Case("square", lambda x: x.square(), np.square),
+    Case("log1p", lambda x: x.log1p(), np.log1p, low=-0.9, high=5.0),
+    Case("expm1", lambda x: x.expm1(), np.expm1),
     Case("sigmoid", lambda x: x.sigmoid(), lambda x: 1 / (1 + np.exp(-x)), low=-8, high=8),
     Case("relu", lambda x: x.relu(), lambda x: np.maximum(x, 0), avoid=(0.0,)),
     Case(
@@ -340,6 +345,7 @@ CASES = [
         inputs=_transpose_inputs(),
     ),
     Case("T", lambda x: x.T, lambda x: x.T),
+    Case("flatten", lambda x: x.flatten(), lambda x: x.flatten()),
     Case(
         "broadcast_to",
         lambda x, **k: x.broadcast_to(k["shape"]),
@@ -391,6 +397,7 @@ CASES = [
 
 # Public Tensor members that are not ops: they need no row in the table.
 NOT_OPS = {
+    "argmax",  # indices: a plain integer array, no gradient
     "backward",
     "data",
     "detach",
