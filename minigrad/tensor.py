@@ -143,7 +143,7 @@ class Tensor(TensorValues, NumPyMethods):
                 "backward() on a tensor that does not require grad: no input of the "
                 "computation had requires_grad=True (or it ran under no_grad())"
             )
-        seed = _seed_grad(self, grad)
+        seed = _seed_grad(self, _data(grad))  # why: the values, copied: .grad is ours
         _backprop((self,), (seed,), retain_graph=retain_graph, create_graph=False)
 
     # --- operators: one-line calls to ops, reflected ones swap the arguments --------------
@@ -374,6 +374,14 @@ class Op:
             _observer.forward(op, inputs, out)
         return out
 
+    def __getattr__(self, name: str) -> Any:  # why: runs only when a lookup failed
+        if name == "output":
+            raise AttributeError(
+                f"{type(self).__name__}.output() exists only when the class sets "
+                f"keeps_output = True; add that line to the class (or recompute from inputs)"
+            )
+        raise AttributeError(f"{type(self).__name__!r} op has no attribute {name!r}")
+
     def free(self) -> None:
         """Drop the inputs and saved buffers; a later backward through here is an error."""
         self.inputs = None
@@ -464,7 +472,13 @@ def _graph_parents(t: Tensor) -> tuple[Tensor, ...]:
 
 
 # --- backward ---------------------------------------------------------------------------------
-def _seed_grad(t: Tensor, grad: ArrayLike | None) -> np.ndarray:
+def _seed_grad(
+    t: Tensor, grad: ArrayLike | Tensor | None, what: str = "grad"
+) -> np.ndarray | Tensor:
+    """The gradient that starts a backward at ``t``: ones for a scalar, else ``grad`` checked.
+
+    A Tensor ``grad`` (from ``mg.grad``) stays one, so ``create_graph`` sees through it.
+    """
     if grad is None:
         if t.size != 1:
             raise ValueError(
@@ -472,10 +486,13 @@ def _seed_grad(t: Tensor, grad: ArrayLike | None) -> np.ndarray:
                 f"grad=np.ones({t.shape}) or call .sum() first"
             )
         return np.ones_like(t.data)
-    g = np.array(_data(grad), dtype=t.dtype)  # why: a copy, so .grad never aliases user data
+    if isinstance(grad, Tensor):
+        g = grad if grad.dtype == t.dtype else grad.astype(t.dtype)
+    else:  # why: a copy, so .grad never aliases user data
+        g = np.array(grad, dtype=t.dtype)
     if g.shape != t.shape:
         raise ValueError(
-            f"grad has shape {g.shape} but the tensor has shape {t.shape}; they must match"
+            f"{what} has shape {g.shape} but the tensor has shape {t.shape}; they must match"
         )
     return g
 
@@ -499,25 +516,20 @@ def _backprop(
     seeds: Sequence[np.ndarray | Tensor],
     retain_graph: bool,
     create_graph: bool,
-    targets: Sequence[Tensor] | None = None,
-) -> list[Tensor | None]:
+    targets: set[Tensor] | None = None,
+) -> dict[Tensor, Tensor]:
     """Run every recorded backward once, in reverse topological order.
 
     With ``targets`` None the gradients accumulate into the leaves' ``.grad``;
-    otherwise the gradients of ``targets`` are returned and ``.grad`` is untouched.
+    otherwise each target's gradient is returned by target and ``.grad`` is untouched.
     """
     order = toposort(roots, _graph_parents)
     grads: dict[Tensor, Tensor] = {}  # why: Tensors hash by identity, like id() but cheaper
     for root, seed in zip(roots, seeds, strict=True):
         seed = _tensor(seed)
         grads[root] = grads[root] + seed if root in grads else seed
-    wanted: dict[Tensor, list[int]] | None = None
-    if targets is not None:  # target -> its positions (an input may be listed twice)
-        wanted = {}
-        for i, t in enumerate(targets):
-            wanted.setdefault(t, []).append(i)
-    found: list[Tensor | None] = [None] * len(targets) if targets is not None else []
-    handed: set[int] = set()
+    found: dict[Tensor, Tensor] = {}
+    grads_in_use: set[int] = set()  # why: ids of arrays that a leaf's .grad already is
     global _grad_enabled
     # why: set as _GradMode would, without a context-manager object per backward
     previous, _grad_enabled = _grad_enabled, create_graph
@@ -527,13 +539,12 @@ def _backprop(
             g = grads.pop(node, None)
             if g is None:
                 continue
-            if wanted is not None and node in wanted:
-                for i in wanted[node]:
-                    found[i] = g
+            if targets is not None and node in targets:
+                found[node] = g
             op = node.creator
             if op is None:
-                if wanted is None:
-                    _accumulate(node, g.data, handed)
+                if targets is None:
+                    _accumulate(node, g.data, grads_in_use)
                 continue
             gxs = op.backward(g)
             if type(gxs) is not tuple:
@@ -557,14 +568,14 @@ def _backprop(
     return found
 
 
-def _accumulate(leaf: Tensor, g: np.ndarray, handed: set[int]) -> None:
+def _accumulate(leaf: Tensor, g: np.ndarray, grads_in_use: set[int]) -> None:
     if leaf.grad is not None:
         leaf.grad = np.asarray(leaf.grad + g)  # why: a 0-d sum is a NumPy scalar otherwise
-    elif g.flags.owndata and g.flags.writeable and id(g) not in handed:
+    elif g.flags.owndata and g.flags.writeable and id(g) not in grads_in_use:
         leaf.grad = g
     else:  # why: a view or an array given to another leaf too must not alias its .grad
         leaf.grad = g.copy()
-    handed.add(id(leaf.grad))
+    grads_in_use.add(id(leaf.grad))
 
 
 def grad(
@@ -604,22 +615,11 @@ def grad(
         if not y.requires_grad:
             continue  # why: it does not depend on any input; its gradient is zero
         roots.append(y)
-        if isinstance(gy, Tensor) and gy.shape != y.shape:
-            raise ValueError(
-                f"grad_outputs has shape {gy.shape} but the output has shape {y.shape}; "
-                f"they must match"
-            )
-        if isinstance(gy, Tensor):  # kept a Tensor, so create_graph can see through it
-            seeds.append(gy if gy.dtype == y.dtype else gy.astype(y.dtype))
-        else:
-            seeds.append(_seed_grad(y, gy))
+        seeds.append(_seed_grad(y, gy, "grad_outputs"))
     keep = create_graph if retain_graph is None else retain_graph
-    found = _backprop(roots, seeds, keep, create_graph, targets=inputs) if roots else []
-    found = found or [None] * len(inputs)
-    return [
-        Tensor(np.zeros_like(x.data)) if g is None else g
-        for g, x in zip(found, inputs, strict=True)
-    ]
+    found = _backprop(roots, seeds, keep, create_graph, set(inputs)) if roots else {}
+    # why: looked up by input, so an input listed twice gets its gradient at both places
+    return [found[x] if x in found else Tensor(np.zeros_like(x.data)) for x in inputs]
 
 
 from minigrad import ops  # noqa: E402  (ops subclass Op, defined above)

@@ -9,6 +9,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import nn
+from minigrad.tensor import Op
 
 # --- 0-d values are arrays ------------------------------------------------------------------
 
@@ -29,6 +30,19 @@ def test_the_grad_of_a_0d_leaf_is_an_array_also_after_accumulating():
     assert type(x.grad) is np.ndarray and x.grad.shape == ()
     y.backward()
     assert type(x.grad) is np.ndarray and float(x.grad) == 12.0
+
+
+def test_an_op_reading_its_output_without_keeping_it_is_told_what_to_add():
+    class Square(Op):
+        def forward(self, x):
+            return x * x
+
+        def backward(self, gy):
+            return gy * 2 * self.output() ** 0.5  # forgot keeps_output = True
+
+    y = Square.apply(mg.Tensor([3.0], requires_grad=True))
+    with pytest.raises(AttributeError, match="keeps_output = True"):
+        y.backward(np.ones(1))
 
 
 # --- Python numbers ---------------------------------------------------------------------------
