@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import _generate  # noqa: E402  (writes the pictures and fragments the pages include)
+import _generate  # noqa: E402  (keeps the pre-drawn graph picture current)
 
 project = "minigrad"
 author = "the minigrad authors"
@@ -20,7 +20,7 @@ copyright = "2026, the minigrad authors"  # noqa: A001
 
 extensions = ["myst_parser", "sphinx.ext.autodoc", "sphinx.ext.napoleon"]
 source_suffix = {".md": "markdown"}
-exclude_patterns = ["_build", "_generated", "conftest.py", "README.md"]
+exclude_patterns = ["_build", "conftest.py", "README.md"]
 myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
@@ -36,8 +36,6 @@ html_theme = "furo"
 html_title = "minigrad"
 html_static_path = ["_static"]
 # why: offline build; no intersphinx inventories, fonts or scripts fetched from anywhere
-
-_generate.main(Path(__file__).resolve().parent)
 
 
 # --- the reference must document every public name -------------------------------------------
@@ -109,5 +107,12 @@ def check_reference(app, env) -> None:  # noqa: ANN001  (Sphinx's event signatur
         )
 
 
+def check_picture(app) -> None:  # noqa: ANN001
+    problem = _generate.check_picture()
+    if problem:
+        logging.getLogger("minigrad-docs").warning(problem)
+
+
 def setup(app) -> None:  # noqa: ANN001
+    app.connect("builder-inited", check_picture)
     app.connect("env-check-consistency", check_reference)
