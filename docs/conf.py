@@ -101,8 +101,8 @@ def check_reference(app, env) -> None:  # noqa: ANN001  (Sphinx's event signatur
     ]
     if missing:
         logging.getLogger("minigrad-docs").warning(
-            "docs/reference.md does not document %s: add an autoclass/autofunction line "
-            "(or an attribute entry) for each",
+            "no docs page documents %s: add an autoclass/autofunction line (or an "
+            "attribute entry) for each to docs/reference.md",
             ", ".join(missing),
         )
 
