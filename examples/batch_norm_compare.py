@@ -27,8 +27,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from _common import BATCH, accuracy_panel, flat_data, mlp, parser, plot, table, train_steps
+
+# isort: split
+# why: NumPy after _common, which makes its BLAS single-threaded first
+import numpy as np
 
 import minigrad as mg
 

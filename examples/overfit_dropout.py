@@ -1,24 +1,28 @@
 """Dropout against overfitting (the book's section 6.4.3).
 
 The book's overfitting set-up: six hidden ReLU layers of 100 units, trained with SGD
-(lr 0.01, batches of 100) on only 300 MNIST images, for 300 epochs. Without help the
-net learns the 300 images by heart (training accuracy 100%) and the test accuracy
-stays far below. Dropout after every hidden layer (each unit dropped with probability
-0.2 while training) keeps it from relying on any few units: training and test
-accuracy stay closer together and training accuracy no longer reaches 100% early.
+(batches of 100) on only 300 MNIST images, for 300 epochs. Without help the net learns
+the 300 images by heart (training accuracy 100%) and the test accuracy stays far below.
+Dropout after every hidden layer (each unit dropped with probability 0.2 while
+training) keeps it from relying on any few units: the gap between training and test
+accuracy narrows.
 
 ``nn.Dropout`` is inverted dropout (kept units scaled by 1/(1 - p) while training),
 where the book scales by (1 - p) at test time: the same net up to that factor.
 
-What to look for in ``dropout.png``: on the left, without dropout the solid (training)
-curve climbs to 1.0 first and the dashed (test) curve flattens well below it; with
-dropout the training curve rises more slowly and sits closer to its test curve. On the
-right, the gap per epoch. On the bundled 8x8 digits dropout mostly slows the fitting
-of the training set; the test accuracy ends at or a little below the plain net's, so the
-smaller gap comes from the training side. With ``--dataset mnist-t10k`` (300 of the
-book's 28x28 images) dropout 0.2 did not narrow the gap at all in our run (0.22 against
-0.21 at epoch 300, seed 0): this experiment reproduces the book's curves less well than
-the others, and a single seed on 300 samples is a noisy measure.
+Here the data are the bundled 8x8 digits and the learning rate is 0.1, not the book's
+0.01: at 0.01 the dropout net is still far from fitting its 300 digits after 100 epochs
+(training accuracy 0.78, test 0.63 against the plain net's 0.81), so what shows is slow
+training, not regularisation. At 0.1 both nets reach 100% training accuracy, and the
+dropout net ends with the higher test accuracy and the smaller gap.
+
+What to look for in ``dropout.png``: on the left, both solid (training) curves reach
+1.0; the dashed (test) curve of the dropout net ends above the plain net's. On the
+right, the gap per epoch: the dropout net's lies below. The table's "late gap" is the
+gap's mean over the last quarter of the epochs. On the digits the effect is a few
+points: in 300 epochs the dropout net's late gap was 0.017 to 0.038 smaller, and its
+late test accuracy as much higher, for each of the seeds 0 to 3; in the 100 epochs of
+``--quick`` both held for 6 of the seeds 0 to 7 (seed 0, the default, among them).
 
     python examples/overfit_dropout.py            # 300 epochs
     python examples/overfit_dropout.py --quick    # 100 epochs, for tests
@@ -35,7 +39,7 @@ import minigrad as mg
 
 def main(argv: list[str] | None = None) -> None:
     p = parser("overfit_dropout", __doc__)
-    overfit_options(p, epochs=300, quick_epochs=100)
+    overfit_options(p, epochs=300, quick_epochs=100, lr=0.1)
     p.add_argument("--dropout", type=float, default=0.2, help="drop probability (the book's)")
     args = p.parse_args(argv)
 

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 from _common import flat_data, hidden_activations, mlp, parser, plot, smooth, table, train_steps
+
+# isort: split
+# why: NumPy after _common, which makes its BLAS single-threaded first
+import numpy as np
 from train import accuracy
 
 import minigrad as mg

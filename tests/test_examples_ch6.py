@@ -91,16 +91,15 @@ def test_overfit_weight_decay_plain_net_memorises_and_decay_holds_it_back(tmp_pa
     assert decay[1] > 0.5  # it still learns
 
 
-def test_overfit_dropout_plain_net_memorises_and_dropout_narrows_the_gap(tmp_path):
+def test_overfit_dropout_narrows_the_gap_and_does_not_lower_test_accuracy(tmp_path):
     out = run("overfit_dropout.py", tmp_path)
     assert_png(tmp_path / "dropout.png")
     rows = accuracy_rows(out)
     plain, dropout = rows["no dropout"], rows["dropout 0.2"]
-    assert plain[0] >= 0.98 and plain[2] >= 0.1
-    assert dropout[0] < plain[0] - 0.05
-    # the gap averaged over the last quarter of the epochs (held for seeds 0 to 3)
-    assert dropout[3] < plain[3]
-    assert dropout[1] > 0.4
+    assert plain[0] >= 0.98 and plain[2] >= 0.1  # 300 samples learnt by heart, test far below
+    # the gap averaged over the last quarter of the epochs narrows, by more than noise
+    assert dropout[3] < plain[3] - 0.01
+    assert dropout[1] >= plain[1]  # and the test accuracy is not lower: not mere underfitting
 
 
 def test_batch_norm_compare_learns_where_the_plain_net_cannot(tmp_path):
