@@ -16,6 +16,7 @@ from minigrad.nn.layers import (
     Tanh,
 )
 from minigrad.nn.norm import BatchNorm, Dropout
+from minigrad.nn.sequence import GELU, Embedding, LayerNorm
 
 __all__ = [
     "Layer",
@@ -35,6 +36,9 @@ __all__ = [
     "MaxPool2d",
     "Dropout",
     "BatchNorm",
+    "Embedding",
+    "LayerNorm",
+    "GELU",
     "Input",
     "Node",
     "Graph",
