@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
-from cases import lstm_reference, rnn_reference
+from cases import gelu_reference, layer_norm_reference, lstm_reference, rnn_reference
 from minigrad import nn
 from minigrad.nn import sequence
 from minigrad.tensor import Tensor
@@ -28,17 +28,6 @@ def _randomize(layer: nn.Layer, seed: int = 0, scale: float = 0.5) -> nn.Layer:
     for p in layer.parameters():
         p.data = scale * rng.standard_normal(p.shape).astype(p.dtype)
     return layer
-
-
-# --- the formulas, in plain NumPy --------------------------------------------------------------
-def layer_norm_reference(x, gamma, beta, eps=1e-5):
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * gamma + beta
-
-
-def gelu_reference(x):
-    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
 # --- Affine over the last axis -----------------------------------------------------------------
