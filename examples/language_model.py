@@ -253,7 +253,7 @@ class _NoBar:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="lstm", choices=["lstm", "transformer"])
-    p.add_argument("--steps", type=int, default=None, help="default 2000 (40 with --quick)")
+    p.add_argument("--steps", type=int, default=None, help="default 600 (40 with --quick)")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--seq-len", type=int, default=32, help="characters per training sequence")
     p.add_argument("--embed", type=int, default=32, help="LSTM: embedding size")
@@ -273,7 +273,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
     if args.steps is None:
-        args.steps = 40 if args.quick else 2000
+        args.steps = 40 if args.quick else 600
     if args.sample_length is None:
         args.sample_length = 80 if args.quick else 300
     if args.lr is None:
