@@ -219,7 +219,8 @@ def plot(history: dict, path: Path, args: argparse.Namespace) -> None:
     smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(np.arange(1, len(losses) + 1), losses, color="C0", alpha=0.3, label="train (batch)")
-    ax.plot(np.arange(window, len(losses) + 1), smooth, color="C0", label=f"train ({window}-step mean)")
+    label = f"train ({window}-step mean)"
+    ax.plot(np.arange(window, len(losses) + 1), smooth, color="C0", label=label)
     ax.plot(history["valid_step"], history["valid"], "o-", color="C1", label="validation")
     ax.set(xlabel="step", ylabel="cross-entropy (nats per character)")
     ax.set_title(f"character-level {args.model} on Coriolanus")
