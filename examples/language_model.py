@@ -100,20 +100,19 @@ def batches(args: argparse.Namespace, train: np.ndarray, rng: np.random.Generato
     """Yield (inputs, targets, fresh) for every step: (N, T) ids, targets one step ahead;
     ``fresh`` says the carried state must be dropped (a new pass over the streams)."""
     rows = streams(train, args.batch_size)
-    span = rows.shape[1] - 1
+    chunks = (rows.shape[1] - 1) // args.seq_len  # per pass, each with its targets
     for step in range(args.steps):
-        if args.model == "lstm":  # consecutive chunks of every stream
-            start = (step * args.seq_len) % (span - args.seq_len + 1)
-            fresh = start == 0
+        if args.model == "lstm":  # the next chunk of every stream
+            start = (step % chunks) * args.seq_len
+            yield (
+                rows[:, start : start + args.seq_len],
+                rows[:, start + 1 : start + args.seq_len + 1],
+                start == 0,
+            )
         else:  # independent random windows
-            start, fresh = None, True
-        if start is None:
-            begins = rng.integers(0, len(train) - args.seq_len - 1, args.batch_size)
-            window = begins[:, None] + np.arange(args.seq_len + 1)
-            chunk = train[window]
-        else:
-            chunk = rows[:, start : start + args.seq_len + 1]
-        yield chunk[:, :-1], chunk[:, 1:], fresh
+            begins = rng.integers(0, len(train) - args.seq_len, args.batch_size)
+            chunk = train[begins[:, None] + np.arange(args.seq_len + 1)]
+            yield chunk[:, :-1], chunk[:, 1:], True
 
 
 def mean_loss(model: nn.Layer, ids: np.ndarray, args: argparse.Namespace) -> float:
