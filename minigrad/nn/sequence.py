@@ -414,14 +414,16 @@ class LSTMScan(Op):
         # and -2 (g) is exact, so it is folded into a and Wh once, before the loop
         scale = np.full(width, -1.0, dtype=dtype)
         scale[hidden : 2 * hidden] = -2.0
-        a_scaled, wh_scaled = a * scale, wh * scale
-        gates = np.empty((steps, n, width), dtype=dtype)
+        wh_scaled = wh * scale
+        # why: time-major, so every step reads and writes contiguous (N, 4H) blocks
+        gates = np.multiply(a.transpose(1, 0, 2), scale, dtype=dtype, order="C")
         y = np.empty((2, steps, n, hidden), dtype=dtype)  # hs and cs, time-major inside
         tanh_c = np.empty((steps, n, hidden), dtype=dtype)
         h, c = h0, c0
         with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 (or 1) exactly
             for t in range(steps):
-                A = np.add(a_scaled[:, t], h @ wh_scaled, out=gates[t])
+                A = gates[t]
+                A += h @ wh_scaled
                 _reciprocal_one_plus_exp(A)
                 f, g, i, o = (A[:, k * hidden : (k + 1) * hidden] for k in range(4))
                 g *= 2.0
