@@ -308,10 +308,12 @@ class RNNScan(Op):
 
 
 class LSTMScan(Op):
-    """y = stack([hs, cs]) of the LSTM recurrence (gate order f, g, i, o);  backward through time.
+    """The LSTM recurrence over all steps (gate order f, g, i, o);  backward through time.
 
-    Inputs ``a (N, T, 4H)`` (x_t Wx + b of every step), ``Wh (H, 4H)``, ``h0``, ``c0 (N, H)``;
-    output ``(2, N, T, H)``: every h_t and every c_t. With dh_t and dc_t the gradients
+    Inputs ``a (N, T, 4H)`` (x_t Wx + b of every step), ``Wh (H, 4H)``, ``h0``, ``c0 (N, H)``.
+    Output ``(N, T, 7H)``: at every step the gates f, g, i, o, then h_t, c_t and tanh(c_t)
+    (the layer returns the h and c blocks; the rest is what backward needs, kept in the
+    recorded output so that backward is a function of it). With dh_t and dc_t the gradients
     reaching step t: dc = dc_t + dh_t o (1 - tanh^2 c_t), then df = dc c_{t-1}, dg = dc i,
     di = dc g, do = dh_t tanh c_t through the gates' derivatives to dA_t; the step before gets
     dh = dA_t Wh^T and dc f. dWh = sum_t h_{t-1}^T dA_t, da_t = dA_t.
@@ -321,53 +323,53 @@ class LSTMScan(Op):
 
     def forward(self, a: np.ndarray, wh: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
         n, steps, width = a.shape
-        hidden = width // 4
+        H = width // 4
         dtype = np.result_type(a, wh, h0, c0)
         # why: exp is several times faster than tanh in NumPy, so every gate is one exp:
         # sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1. Scaling A by -1 (f, i, o)
         # and -2 (g) is exact, so it is folded into a and Wh once, before the loop
         scale = np.full(width, -1.0, dtype=dtype)
-        scale[hidden : 2 * hidden] = -2.0
+        scale[H : 2 * H] = -2.0
         wh_scaled = wh * scale
-        # why: time-major, so every step reads and writes contiguous (N, 4H) blocks
-        gates = np.multiply(a.transpose(1, 0, 2), scale, dtype=dtype, order="C")
-        y = np.empty((2, steps, n, hidden), dtype=dtype)  # hs and cs, time-major inside
-        tc = np.empty((n, hidden), dtype=dtype)  # tanh(c_t), one step at a time
+        # why: time-major, so every step works on one contiguous (N, 7H) block
+        y = np.empty((steps, n, 7 * H), dtype=dtype)
+        np.multiply(a.transpose(1, 0, 2), scale, out=y[..., :width])
         h, c = h0, c0
         with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 (or 1) exactly
             for t in range(steps):
-                A = gates[t]
+                A = y[t, :, :width]
                 A += h @ wh_scaled
                 _reciprocal_one_plus_exp(A)
-                f, g, i, o = (A[:, k * hidden : (k + 1) * hidden] for k in range(4))
+                f, g, i, o, h, c_new, tc = (y[t, :, k * H : (k + 1) * H] for k in range(7))
                 g *= 2.0
                 g -= 1.0
-                c = np.multiply(f, c, out=y[1, t])
-                c += g * i
-                np.multiply(c, -2.0, out=tc)
+                np.multiply(f, c, out=c_new)
+                c_new += g * i
+                np.multiply(c_new, -2.0, out=tc)
                 _reciprocal_one_plus_exp(tc)
                 tc *= 2.0
                 tc -= 1.0
-                h = np.multiply(o, tc, out=y[0, t])
-        return y.transpose(0, 2, 1, 3)
+                np.multiply(o, tc, out=h)
+                c = c_new
+        return y.transpose(1, 0, 2)
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         a, wh, h0, c0 = self.inputs
         y = self.output()
-        hs, cs = y[0], y[1]
-        n, steps, H = hs.shape
+        n, steps, width = y.shape
+        H = width // 7
+        f, g, i, o, hs, cs, tc = (y[..., k * H : (k + 1) * H] for k in range(7))
         h_before = F.concatenate([h0.reshape(n, 1, H), hs[:, :-1]], axis=1)  # h_{t-1}
         c_before = F.concatenate([c0.reshape(n, 1, H), cs[:, :-1]], axis=1)
-        # why: the gates, recomputed for all steps at once (a few large ops, not per step)
-        A = a + h_before @ wh
-        f, g = A[..., :H].sigmoid(), A[..., H : 2 * H].tanh()
-        i, o = A[..., 2 * H : 3 * H].sigmoid(), A[..., 3 * H :].sigmoid()
-        tc = cs.tanh()
-        # dA_t = [dc c_{t-1} f', dc i g', dc g i', dh tanh(c_t) o'] with each gate's derivative
-        slopes = [c_before * (f * (1.0 - f)), i * (1.0 - g * g), g * (i * (1.0 - i))]
-        factor = F.concatenate([*slopes, tc * (o * (1.0 - o))], axis=-1)
-        through_h = o * (1.0 - tc * tc)  # dc_t gets dh_t times this
-        ghs, gcs = gy[0], gy[1]
+        # why: every factor that does not depend on the incoming gradient, for all steps at
+        # once (a few large ops instead of many small ones inside the loop)
+        slope = F.concatenate([f * (1.0 - f), 1.0 - g * g, i * (1.0 - i), o * (1.0 - o)], axis=-1)
+        factor = F.concatenate([c_before, i, g, tc], axis=-1) * slope
+        direct = gy[..., : 4 * H] * slope  # gradients that reach the gates' own outputs
+        tc_slope = 1.0 - tc * tc
+        through_h = o * tc_slope  # dc_t gets dh_t times this
+        ghs = gy[..., 4 * H : 5 * H]
+        gcs = gy[..., 5 * H : 6 * H] + gy[..., 6 * H :] * tc_slope
         wh_t = wh.T
         dh = dc = None
         dAs = [None] * steps
@@ -375,7 +377,8 @@ class LSTMScan(Op):
             dh = ghs[:, t] if dh is None else ghs[:, t] + dh
             dc_t = gcs[:, t] + dh * through_h[:, t]
             dc = dc_t if dc is None else dc_t + dc * f[:, t + 1]
-            dAs[t] = dA = F.concatenate([dc, dc, dc, dh], axis=1) * factor[:, t]
+            dA = F.concatenate([dc, dc, dc, dh], axis=1) * factor[:, t] + direct[:, t]
+            dAs[t] = dA
             dh = dA @ wh_t
         da = stack(dAs, axis=1)
         dwh = h_before.reshape(-1, H).T @ da.reshape(-1, 4 * H)
@@ -528,9 +531,10 @@ class LSTM(_Recurrent):
         n = a.shape[0]
         h0 = self._state(h0, n, a.dtype, "h0")
         c0 = self._state(c0, n, a.dtype, "c0")
-        y = LSTMScan.apply(a, self.Wh, h0, c0)
-        hs = y[0]
-        return (hs, (hs[:, -1], y[1, :, -1])) if return_state else hs
+        y = LSTMScan.apply(a, self.Wh, h0, c0)  # per step: f, g, i, o, h, c, tanh(c)
+        H = self.hidden_size
+        hs = y[..., 4 * H : 5 * H]
+        return (hs, (hs[:, -1], y[:, -1, 5 * H : 6 * H])) if return_state else hs
 
 
 # --- training long sequences -------------------------------------------------------------------
