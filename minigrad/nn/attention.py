@@ -13,8 +13,7 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.nn.layers import _positive_int
-from minigrad.nn.sequence import _float_dtype, _generator
+from minigrad.nn.sequence import _float_dtype, _generator, _positive_int
 from minigrad.tensor import Op, Tensor, _tensor
 
 

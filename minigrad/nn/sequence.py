@@ -19,8 +19,13 @@ from numpy.typing import ArrayLike, DTypeLike
 from minigrad import functional as F
 from minigrad.functional import stack
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.nn.layers import _positive_int
 from minigrad.tensor import Op, Tensor, _tensor
+
+
+def _positive_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def _float_dtype(kind: str, dtype: DTypeLike) -> np.dtype:
