@@ -30,6 +30,14 @@ def positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def float_dtype(kind: str, dtype: Any) -> np.dtype:
+    """``dtype`` as a NumPy float dtype; ``kind`` names the layer in the error."""
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{kind} needs a float dtype such as np.float32, got {dtype}")
+    return dtype
+
+
 def pair(value: int | Sequence[int], what: str, minimum: int) -> tuple[int, int]:
     """``value`` as a (height, width) pair of ints >= ``minimum``; an int is used for both."""
     both = (value, value) if isinstance(value, int | np.integer) else value

@@ -12,8 +12,9 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
+from minigrad.checks import float_dtype, positive_int
+from minigrad.nn.init import generator
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.nn.sequence import _float_dtype, _generator, _positive_int
 from minigrad.tensor import Op, Tensor, _tensor
 
 
@@ -83,8 +84,8 @@ class MultiHeadAttention(Layer):
         rng: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.dim = _positive_int(dim, "MultiHeadAttention: dim")
-        self.heads = _positive_int(heads, "MultiHeadAttention: heads")
+        self.dim = positive_int(dim, "MultiHeadAttention: dim")
+        self.heads = positive_int(heads, "MultiHeadAttention: heads")
         if self.dim % self.heads:
             divisors = [k for k in range(1, self.dim + 1) if self.dim % k == 0]
             raise ValueError(
@@ -92,8 +93,8 @@ class MultiHeadAttention(Layer):
                 f"head gets dim // heads features, so pick heads among {divisors}"
             )
         self.causal = bool(causal)
-        dtype = _float_dtype("MultiHeadAttention", dtype)
-        source = _generator(rng)
+        dtype = float_dtype("MultiHeadAttention", dtype)
+        source = generator(rng)
         for name in ("q", "k", "v", "o"):
             w = source.standard_normal((self.dim, self.dim)) / np.sqrt(self.dim)
             setattr(self, f"W{name}", Parameter(w.astype(dtype)))

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import DTypeLike
 
+from minigrad.checks import float_dtype
 from minigrad.nn.layer import Parameter
+
+
+def generator(rng: int | np.random.Generator | None) -> np.random.Generator | object:
+    """NumPy's global generator for None (so ``np.random.seed`` works), else a Generator."""
+    return np.random if rng is None else np.random.default_rng(rng)
 
 
 def weights(
@@ -27,11 +33,8 @@ def weights(
     ((3, 2), dtype('float32'), array([0., 0.], dtype=float32))
     """
     std = init_std(weight_init, fan_in)
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"{kind} needs a float dtype such as np.float32, got {dtype}")
-    source = np.random if rng is None else np.random.default_rng(rng)
-    w = (std * source.standard_normal(shape)).astype(dtype)
+    dtype = float_dtype(kind, dtype)
+    w = (std * generator(rng).standard_normal(shape)).astype(dtype)
     return Parameter(w), Parameter(np.zeros(bias_size, dtype=dtype))
 
 

@@ -17,27 +17,11 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
+from minigrad.checks import float_dtype, positive_int
 from minigrad.functional import stack
+from minigrad.nn.init import generator
 from minigrad.nn.layer import Layer, Parameter
 from minigrad.tensor import Op, Tensor, _tensor
-
-
-def _positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{what} must be a positive int, got {value!r}")
-    return int(value)
-
-
-def _float_dtype(kind: str, dtype: DTypeLike) -> np.dtype:
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"{kind} needs a float dtype such as np.float32, got {dtype}")
-    return dtype
-
-
-def _generator(rng: int | np.random.Generator | None) -> np.random.Generator | object:
-    """NumPy's global generator for None (so ``np.random.seed`` works), else a Generator."""
-    return np.random if rng is None else np.random.default_rng(rng)
 
 
 def _check_features(kind: str, shape: tuple[int, ...], size: int, what: str) -> None:
@@ -161,11 +145,11 @@ class LayerNorm(Layer):
 
     def __init__(self, dim: int, eps: float = 1e-5, dtype: DTypeLike = np.float64) -> None:
         super().__init__()
-        self.dim = _positive_int(dim, "LayerNorm: dim")
+        self.dim = positive_int(dim, "LayerNorm: dim")
         if not eps > 0:
             raise ValueError(f"LayerNorm: eps must be > 0 (it keeps 1/sqrt finite), got {eps}")
         self.eps = float(eps)
-        dtype = _float_dtype("LayerNorm", dtype)
+        dtype = float_dtype("LayerNorm", dtype)
         self.gamma = Parameter(np.ones(self.dim, dtype=dtype))
         self.beta = Parameter(np.zeros(self.dim, dtype=dtype))
 
@@ -216,15 +200,15 @@ class Embedding(Layer):
         rng: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__()
-        self.num_embeddings = _positive_int(num_embeddings, "Embedding: num_embeddings")
-        self.dim = _positive_int(dim, "Embedding: dim")
+        self.num_embeddings = positive_int(num_embeddings, "Embedding: num_embeddings")
+        self.dim = positive_int(dim, "Embedding: dim")
         if isinstance(weight_init, bool) or not isinstance(weight_init, int | float):
             raise TypeError(
                 f"Embedding: weight_init is the standard deviation of W, a float such as "
                 f"0.01, got {weight_init!r}"
             )
-        dtype = _float_dtype("Embedding", dtype)
-        values = _generator(rng).standard_normal((self.num_embeddings, self.dim))
+        dtype = float_dtype("Embedding", dtype)
+        values = generator(rng).standard_normal((self.num_embeddings, self.dim))
         self.W = Parameter((float(weight_init) * values).astype(dtype))
 
     def forward(self, ids: ArrayLike | Tensor) -> Tensor:
@@ -404,10 +388,10 @@ class _Recurrent(Layer):
     ) -> None:
         super().__init__()
         kind = type(self).__name__
-        self.input_size = _positive_int(input_size, f"{kind}: input_size")
-        self.hidden_size = _positive_int(hidden_size, f"{kind}: hidden_size")
-        dtype = _float_dtype(kind, dtype)
-        source = _generator(rng)
+        self.input_size = positive_int(input_size, f"{kind}: input_size")
+        self.hidden_size = positive_int(hidden_size, f"{kind}: hidden_size")
+        dtype = float_dtype(kind, dtype)
+        source = generator(rng)
         width = self.blocks * self.hidden_size
         # why: the sequel's Xavier initialisation, 1 / sqrt(fan-in), for tanh and sigmoid
         wx = source.standard_normal((self.input_size, width)) / np.sqrt(self.input_size)
