@@ -24,18 +24,13 @@ def matmul(a: Any, b: Any) -> Tensor:
     return ops.MatMul.apply(a, b)
 
 
-def affine(x: Any, w: Any, b: Any, *, relu: bool = False) -> Tensor:
-    """x @ w + b for x (N, in), w (in, out), b (out,): the fused op behind ``nn.Affine``.
-
-    With ``relu=True``, max(x @ w + b, 0) as one op (what ``Sequential`` and ``Graph``
-    run for an ``Affine`` layer followed by a ``ReLU``).
+def affine(x: Any, w: Any, b: Any) -> Tensor:
+    """x @ w + b for x (N, in), w (in, out), b (out,): the one op behind ``nn.Affine``.
 
     >>> affine([[1.0, 2.0]], [[3.0], [4.0]], [0.5]).numpy()
     array([[11.5]])
-    >>> affine([[1.0, 2.0]], [[3.0, -3.0], [4.0, -4.0]], [0.5, 0.5], relu=True).numpy()
-    array([[11.5,  0. ]])
     """
-    return (ops.AffineReLU if relu else ops.Affine).apply(x, w, b)
+    return ops.Affine.apply(x, w, b)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:

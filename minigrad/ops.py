@@ -124,9 +124,6 @@ class MatMul(Op):
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None]:
         x, w = self.inputs
         if x.ndim == 2 and w.ndim == 2:  # why: the common case, without reshapes
-            if not is_grad_enabled():  # first order: plain arrays, no Transpose ops
-                gx = Tensor(gy.data @ w.data.T) if x.requires_grad else None
-                return gx, (Tensor(x.data.T @ gy.data) if w.requires_grad else None)
             gx = gy @ w.T if x.requires_grad else None
             return gx, (x.T @ gy if w.requires_grad else None)
         # 1-D operands are promoted as np.matmul does: x to a row, w to a column
@@ -149,7 +146,7 @@ class Affine(Op):
     db = gy summed over the rows.
 
     A primitive for speed: the layer every network is made of runs as one op instead of
-    MatMul and Add, and its first-order backward works on arrays.
+    MatMul and Add.
     """
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -163,45 +160,12 @@ class Affine(Op):
         return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        if not is_grad_enabled():  # first order: plain arrays, no Transpose ops
-            return self._first_order(gy.data)
         x, w, b = self.inputs
         return (
             gy @ w.T if x.requires_grad else None,
             x.T @ gy if w.requires_grad else None,
             gy.sum(axis=0) if b.requires_grad else None,
         )
-
-    def _first_order(self, g: np.ndarray) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        x, w, b = self.inputs
-        return (
-            Tensor(g @ w.data.T) if x.requires_grad else None,
-            Tensor(x.data.T @ g) if w.requires_grad else None,
-            # why: the column sums as one BLAS matrix-vector product, 2-3x faster than a sum
-            Tensor(np.ones(len(g), g.dtype) @ g) if b.requires_grad else None,
-        )
-
-
-class AffineReLU(Affine):
-    """y = max(x @ w + b, 0);  Affine's gradients of gy * (y > 0).
-
-    Affine and ReLU as one op, which ``Sequential`` and ``Graph`` run for an ``Affine``
-    layer followed by a ``ReLU``: the same values and gradients as the two ops, but the
-    pre-activation is never kept (the mask comes from the output, which the next layer
-    keeps anyway), the ReLU runs in place on the fresh product, and one op is recorded.
-    """
-
-    keeps_output = True
-
-    def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
-        y = super().forward(x, w, b)
-        return np.maximum(y, 0, out=y)  # why: y is a new array of our own
-
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
-        y = self.output().data  # y > 0 exactly where x @ w + b > 0
-        if not is_grad_enabled():
-            return self._first_order(gy.data * (y > 0))
-        return super().backward(gy * (y > 0))
 
 
 def _why(x: np.ndarray, w: np.ndarray) -> str:
@@ -353,8 +317,6 @@ class ReLU(Op):
 
     def backward(self, gy: Tensor) -> Tensor:
         mask = self.inputs[0].data > 0  # a constant: relu's derivative is 0 or 1
-        if not is_grad_enabled():  # first order: one NumPy multiply, nothing to record
-            return Tensor(gy.data * mask)
         return gy * mask
 
 

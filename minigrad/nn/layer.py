@@ -7,7 +7,7 @@ parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -89,14 +89,6 @@ class Layer:
             if isinstance(a, Symbolic):
                 return a._call_layer(self, args, kwargs)
         return self.forward(*args, **kwargs)
-
-    def _fused_with(self, following: Layer) -> Callable[[Any], Any] | None:
-        """One call doing ``following(self(x))`` faster, or None: used by Sequential and Graph.
-
-        The fused call must give the same values and gradients; only the recorded graph
-        may differ (fewer ops). ``Affine`` followed by ``ReLU`` is the one pair so far.
-        """
-        return None
 
     # --- what it owns ----------------------------------------------------------------------
     def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
@@ -243,8 +235,7 @@ class Sequential(Layer):
     """A chain: each layer's output is the next one's input.
 
     Layers are named by kind and number, as in the book: ``affine1``, ``relu1``, ``affine2``.
-    An ``Affine`` followed by a ``ReLU`` runs as one op (``ops.AffineReLU``): the same
-    numbers, faster, and without keeping the pre-activation.
+    Assigning another layer to a name (``net.relu1 = nn.Tanh()``) puts it in that place.
 
     >>> from minigrad import nn
     >>> net = nn.Sequential(nn.Affine(4, 3), nn.ReLU(), nn.Affine(3, 2))
@@ -269,11 +260,16 @@ class Sequential(Layer):
             names.append(f"{kind}{counts[kind]}")
             setattr(self, names[-1], layer)
         object.__setattr__(self, "layers", tuple(layers))
-        object.__setattr__(self, "_steps", _fused_steps(self.layers))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if "layers" in self.__dict__:  # why: a replaced (or removed) layer changes the chain
+            chain = tuple(v for v in self._members.values() if isinstance(v, Layer))
+            object.__setattr__(self, "layers", chain)
 
     def forward(self, x: Any) -> Any:
-        for step in self._steps:
-            x = step(x)
+        for layer in self.layers:
+            x = layer(x)
         return x
 
     def __getitem__(self, i: int) -> Layer:
@@ -284,14 +280,3 @@ class Sequential(Layer):
 
     def __iter__(self) -> Iterator[Layer]:
         return iter(self.layers)
-
-
-def _fused_steps(layers: tuple[Layer, ...]) -> list[Callable[[Any], Any]]:
-    """The calls that run ``layers`` in turn, a fusable pair (Affine then ReLU) as one."""
-    steps: list[Callable[[Any], Any]] = []
-    i = 0
-    while i < len(layers):
-        fused = layers[i]._fused_with(layers[i + 1]) if i + 1 < len(layers) else None
-        steps.append(layers[i] if fused is None else fused)
-        i += 1 if fused is None else 2
-    return steps
