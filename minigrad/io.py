@@ -8,7 +8,8 @@ was saved: ``"layer"``, ``"optimizer"`` or ``"dict"``); `load` checks them and l
 them out of its result.
 
 The file is written to a temporary file beside ``path`` and then renamed over it,
-so a crash or an error leaves either the old file or the complete new one. Loading
+so a crash or an error leaves either the old file or the complete new one (and the
+next save to ``path`` removes a temporary that a killed save left behind). Loading
 never unpickles: a file holding objects or pickles is refused before anything in
 it runs.
 
@@ -24,7 +25,9 @@ it runs.
 from __future__ import annotations
 
 import os
+import re
 import secrets
+import time
 import zipfile
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +57,7 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         ValueError: a name is not a string or is reserved, or a value is an object
             array (these would need pickle). Nothing is written then.
         FileNotFoundError: the folder of ``path`` does not exist.
+        IsADirectoryError: ``path`` is a folder.
 
     >>> import os, tempfile
     >>> import numpy as np
@@ -64,6 +68,12 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
     ['__minigrad_format__', '__minigrad_kind__', 'x']
     """
     path = os.fspath(path)
+    arrays = _arrays_to_save(obj, path)
+    _write_atomically(path, arrays)
+
+
+def _arrays_to_save(obj: Any, path: str) -> dict[str, np.ndarray]:
+    """Every array to write for ``obj``, format entries included; raises before any write."""
     kind, state = _state_of(obj)
     arrays: dict[str, np.ndarray] = {}
     for name, value in state.items():
@@ -93,14 +103,29 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         arrays[name] = array
     arrays[_FORMAT_KEY] = np.array(FORMAT_VERSION, dtype=np.int64)
     arrays[_KIND_KEY] = np.array(kind)
-
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise FileNotFoundError(
             f"save({path!r}): the folder {folder!r} does not exist; create it first, "
             "e.g. with os.makedirs"
         )
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
+    if os.path.isdir(path):
+        raise IsADirectoryError(
+            f"save({path!r}): this is a folder; pass the path of a file in it, e.g. "
+            f"{os.path.join(path, 'model.npz')!r}"
+        )
+    return arrays
+
+
+def _write_atomically(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    """Write ``arrays`` to a temporary file beside ``path``, then rename it over ``path``.
+
+    The temporary is ``.NAME.<pid>.<random>.tmp``; those a killed save left behind (their
+    process has ended) are removed first.
+    """
+    folder, name = os.path.split(os.path.abspath(path))
+    _remove_stale_temporaries(folder, name)
+    temporary = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     # why: os.open with mode 0o666 lets the umask set the permissions, as open() would
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -116,6 +141,36 @@ def save(obj: Any, path: str | os.PathLike[str]) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def _remove_stale_temporaries(folder: str, name: str) -> None:
+    """Delete the temporaries of earlier saves to ``name`` that will never finish."""
+    pattern = re.compile(rf"\.{re.escape(name)}\.(?:(\d+)\.)?[0-9a-f]{{12}}\.tmp")
+    for entry in os.scandir(folder):
+        match = pattern.fullmatch(entry.name)
+        if match and entry.is_file(follow_symlinks=False):
+            if _abandoned(match[1], entry.stat(follow_symlinks=False).st_mtime):
+                try:
+                    os.unlink(entry.path)
+                except FileNotFoundError:  # why: another save removed it first
+                    pass
+
+
+def _abandoned(pid: str | None, modified: float) -> bool:
+    """Whether the save that wrote a temporary has ended (its process is gone)."""
+    if pid is None:  # why: older minigrad named temporaries without the pid
+        return True
+    if int(pid) == os.getpid():
+        return False
+    if os.name != "posix":  # why: os.kill(pid, 0) would end the process on Windows
+        return time.time() - modified > 3600
+    try:
+        os.kill(int(pid), 0)
+    except (ProcessLookupError, OverflowError):
+        return True
+    except PermissionError:  # why: the process exists, it belongs to someone else
+        return False
+    return False
 
 
 def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
@@ -140,6 +195,11 @@ def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
     if not os.path.exists(path):
         raise FileNotFoundError(
             f"load({path!r}): no such file; check the path, or save() the state first"
+        )
+    if os.path.isdir(path):
+        raise FileNotFoundError(
+            f"load({path!r}): this is a folder, not a file; pass the path of a file written "
+            "by mg.save(), e.g. " + repr(os.path.join(path, "model.npz"))
         )
     with open(path, "rb") as file:
         magic = file.read(4)

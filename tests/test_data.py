@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import minigrad.data
 from minigrad.data import DataLoader, load_digits, load_mnist, read_idx
+from minigrad.data import download as download_module
 from minigrad.data import mnist as mnist_module
 
 # ---------------------------------------------------------------- DataLoader
@@ -110,6 +111,18 @@ def test_batch_size_must_be_an_int():
 )
 def test_empty_or_scalar_arrays_are_an_error(arrays):
     with pytest.raises(ValueError, match="DataLoader"):
+        DataLoader(arrays, 2)
+
+
+def test_a_dict_of_arrays_is_named_as_a_dict():
+    x = np.zeros((4, 2))
+    with pytest.raises(TypeError, match=r"got a dict with keys \['x'\]; pass the arrays in order"):
+        DataLoader({"x": x}, 2)
+
+
+@pytest.mark.parametrize("arrays", [iter([np.zeros(3)]), {np.zeros(3).tobytes()}, None])
+def test_things_that_are_not_arrays_are_named(arrays):
+    with pytest.raises(TypeError, match=f"got a {type(arrays).__name__}; convert it"):
         DataLoader(arrays, 2)
 
 
@@ -404,13 +417,13 @@ def test_missing_files_without_download_is_an_error(tmp_path):
 
 def test_default_root_follows_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MINIGRAD_DATA", str(tmp_path / "data"))
-    assert mnist_module._default_root() == tmp_path / "data" / "mnist"
+    assert download_module.default_root("mnist") == tmp_path / "data" / "mnist"
     monkeypatch.delenv("MINIGRAD_DATA")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert mnist_module._default_root() == tmp_path / "cache" / "minigrad" / "mnist"
+    assert download_module.default_root("mnist") == tmp_path / "cache" / "minigrad" / "mnist"
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path))
-    assert mnist_module._default_root() == tmp_path / ".cache" / "minigrad" / "mnist"
+    assert download_module.default_root("mnist") == tmp_path / ".cache" / "minigrad" / "mnist"
 
 
 def test_default_root_is_used_when_root_is_none(monkeypatch, tmp_path, mirror):
@@ -434,3 +447,44 @@ def test_progress_without_tqdm_is_one_line_per_file(tmp_path, mirror, monkeypatc
     load(tmp_path, mirror, progress=True)
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 4 and all(line.startswith("minigrad: downloading") for line in lines)
+
+
+# ---------------------------------------------------------------- the downloader on its own
+
+
+def test_downloader_serves_any_file_with_its_own_check(tmp_path, mirror):
+    checked = []
+
+    def verify(path, md5):
+        data = path.read_bytes()
+        assert hashlib.md5(data).hexdigest() == md5  # the MD5 of the bytes as received
+        if gzip.decompress(data) != FILES["train-images-idx3-ubyte"]:
+            raise ValueError("not the images")
+        checked.append(path.name)
+
+    folder = tmp_path / "other-data-set"
+    mirrors = [mirror.url("missing"), mirror.url("bad"), mirror.url("good")]
+    path = download_module.download(
+        "train-images-idx3-ubyte.gz", folder, mirrors, verify, progress=False
+    )
+    assert path == folder / "train-images-idx3-ubyte.gz" and files_in(folder) == [path.name]
+    assert len(checked) == 1 and checked[0].endswith(".part")  # checked before the rename
+    assert len(mirror.requests) == 3
+
+
+def test_sha256_is_accepts_only_that_file(tmp_path, mirror):
+    path = tmp_path / "data.bin"
+    path.write_bytes(b"minigrad")
+    download_module.sha256_is(hashlib.sha256(b"minigrad").hexdigest())(path, "")
+    with pytest.raises(ValueError, match="checksum mismatch: SHA-256 .*, expected 00"):
+        download_module.sha256_is("00" * 32)(path, "")
+    folder = tmp_path / "downloads"
+    with pytest.raises(RuntimeError, match="checksum mismatch"):
+        download_module.download(
+            "t10k-labels-idx1-ubyte.gz",
+            folder,
+            [mirror.url("good")],
+            download_module.sha256_is("00" * 32),
+            progress=False,
+        )
+    assert files_in(folder) == []

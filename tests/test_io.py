@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
@@ -199,10 +201,83 @@ def test_saving_again_replaces_the_file(tmp_path):
     assert os.listdir(tmp_path) == ["model.npz"]
 
 
+KILLED_SAVE = """
+import os, sys, time
+import numpy as np
+import minigrad as mg
+
+def hang(fd):
+    print("writing", flush=True)
+    time.sleep(60)
+
+os.fsync = hang  # the save stops after writing its temporary, until it is killed
+mg.save({"W": np.zeros((100, 100))}, sys.argv[1])
+"""
+
+
+def killed_save(path) -> None:
+    """Run mg.save(path) in another process and kill it while it writes."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_SAVE, str(path)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert child.stdout.readline() == "writing\n"
+    finally:
+        child.kill()
+        child.wait()
+        child.stdout.close()
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the writer's process is checked on POSIX")
+def test_the_next_save_removes_what_a_killed_save_left_behind(tmp_path):
+    path = tmp_path / "model.npz"
+    save({"W": np.ones(2)}, path)
+    killed_save(path)
+    left = [name for name in os.listdir(tmp_path) if name != "model.npz"]
+    assert len(left) == 1 and left[0].startswith(".model.npz.") and left[0].endswith(".tmp")
+    assert load(path)["W"].tolist() == [1.0, 1.0]  # the old file is intact
+    (tmp_path / ".model.npz.0123456789ab.tmp").write_bytes(b"older minigrad")
+    (tmp_path / f".other.npz.{os.getpid() + 10**6}.0123456789ab.tmp").write_bytes(b"other")
+    save({"W": np.zeros(3)}, path)
+    assert sorted(os.listdir(tmp_path)) == [
+        f".other.npz.{os.getpid() + 10**6}.0123456789ab.tmp",
+        "model.npz",
+    ]
+    assert load(path)["W"].tolist() == [0.0, 0.0, 0.0]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the writer's process is checked on POSIX")
+def test_a_save_still_running_keeps_its_temporary(tmp_path):
+    path = tmp_path / "model.npz"
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running = tmp_path / f".model.npz.{sleeper.pid}.0123456789ab.tmp"
+        mine = tmp_path / f".model.npz.{os.getpid()}.ba9876543210.tmp"
+        running.write_bytes(b"still writing")
+        mine.write_bytes(b"this process, another thread")
+        save({"W": np.ones(2)}, path)
+        assert running.exists() and mine.exists()
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
+def test_save_to_a_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(IsADirectoryError, match="this is a folder; pass the path of a file"):
+        save({"x": np.ones(1)}, tmp_path)
+    assert os.listdir(tmp_path) == []
+
+
 # --- what load refuses ----------------------------------------------------------------------
 def test_missing_file_is_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="no such file"):
         load(tmp_path / "nothing.npz")
+
+
+def test_load_of_a_folder_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError, match="this is a folder, not a file"):
+        load(tmp_path)
 
 
 def test_truncated_file_is_a_value_error_naming_the_path(tmp_path):

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import DTypeLike
 
-from minigrad.data._arrays import NUM_CLASSES, check_dtype, prepare
+from minigrad.data.preprocess import NUM_CLASSES, check_dtype, training_arrays
 
 _DIGITS_FILE = Path(__file__).with_name("digits.npz")
 _TEST_PER_CLASS = 36
@@ -67,7 +67,7 @@ def load_digits(
         images = archive["images"]
         labels = archive["labels"]
         is_test = archive["is_test"]
-    x, t = prepare(images, labels, 16.0, normalize, flatten, one_hot, dtype)
+    x, t = training_arrays(images, labels, 16.0, normalize, flatten, one_hot, dtype)
     return (x[~is_test], t[~is_test]), (x[is_test], t[is_test])
 
 

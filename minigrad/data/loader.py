@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -51,11 +51,23 @@ class DataLoader:
         seed: int | np.random.Generator | None = None,
         drop_last: bool = False,
     ) -> None:
+        if isinstance(arrays, Mapping):
+            raise TypeError(
+                f"DataLoader takes a tuple of arrays, got a dict with keys {list(arrays)}; "
+                "pass the arrays in order, e.g. DataLoader((x, t), batch_size) or "
+                "DataLoader(tuple(d.values()), batch_size)"
+            )
         self._single = not isinstance(arrays, (tuple, list))
         members = [arrays] if self._single else list(arrays)
         if not members:
             raise ValueError("DataLoader got an empty list of arrays; pass at least one array")
         self.arrays: tuple[np.ndarray, ...] = tuple(np.asarray(a) for a in members)
+        for a, member in zip(self.arrays, members, strict=True):
+            if a.dtype.hasobject and a.ndim == 0:
+                raise TypeError(
+                    f"DataLoader takes arrays (or a tuple of them), got a "
+                    f"{type(member).__name__}; convert it with np.asarray first"
+                )
         if any(a.ndim == 0 for a in self.arrays):
             shapes = [a.shape for a in self.arrays]
             raise ValueError(

@@ -19,22 +19,18 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import http.client
 import math
 import os
 import struct
-import sys
-import tempfile
-import urllib.request
 import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import BinaryIO
 
 import numpy as np
 from numpy.typing import DTypeLike
 
-from minigrad.data._arrays import NUM_CLASSES, check_dtype, prepare
+from minigrad.data.download import default_root, download
+from minigrad.data.preprocess import NUM_CLASSES, check_dtype, training_arrays
 
 MIRRORS = [
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -75,8 +71,6 @@ _IDX_DTYPES = {
     0x0E: np.dtype(">f8"),
 }
 _GZIP_MAGIC = b"\x1f\x8b"
-_TIMEOUT_SECONDS = 30
-_CHUNK_BYTES = 1 << 16
 _REFETCH_HINT = "delete the file and download it again"
 
 
@@ -154,7 +148,7 @@ def load_mnist(
     ((60000, 784), (60000,), (10000, 784))
     """
     dtype = check_dtype("load_mnist", normalize, dtype)
-    folder = Path(root).expanduser() if root is not None else _default_root()
+    folder = Path(root).expanduser() if root is not None else default_root("mnist")
     missing = [name for name in FILES if _find(folder, name) is None]
     if missing and not download:
         names = ", ".join(f"{name}(.gz)" for name in missing)
@@ -171,17 +165,8 @@ def load_mnist(
         label_path = _find(folder, f"{prefix}-labels-idx1-ubyte")
         images, labels = read_idx(image_path), read_idx(label_path)
         _check_split(images, labels, image_path, label_path)
-        splits.append(prepare(images, labels, 255.0, normalize, flatten, one_hot, dtype))
+        splits.append(training_arrays(images, labels, 255.0, normalize, flatten, one_hot, dtype))
     return splits[0], splits[1]
-
-
-def _default_root() -> Path:
-    if os.environ.get("MINIGRAD_DATA"):
-        return Path(os.environ["MINIGRAD_DATA"]).expanduser() / "mnist"
-    cache = os.environ.get("XDG_CACHE_HOME", "")
-    # why: the XDG spec says to ignore a relative XDG_CACHE_HOME
-    base = Path(cache) if os.path.isabs(cache) else Path.home() / ".cache"
-    return base / "minigrad" / "mnist"
 
 
 def _find(folder: Path, name: str) -> Path | None:
@@ -258,48 +243,11 @@ def _download(
     """Fetch ``<name>.gz`` into ``folder`` from the first mirror that delivers it intact."""
     if checksums is not None and name not in checksums:
         raise ValueError(f"checksums has no entry for {name!r}; it has {sorted(checksums)}")
-    folder.mkdir(parents=True, exist_ok=True)
-    failures = []
-    for mirror in mirrors:
-        url = mirror.rstrip("/") + f"/{name}.gz"
-        handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                gz_md5 = _fetch(url, stream, progress)
-            _verify(Path(temporary), name, gz_md5, checksums)
-            os.replace(temporary, folder / f"{name}.gz")
-            return
-        except (OSError, http.client.HTTPException, ValueError) as error:
-            failures.append(f"  {url}: {error}")
-        finally:
-            # why: after a failure (or Ctrl-C) no partial file may stay behind
-            Path(temporary).unlink(missing_ok=True)
-    tried = "\n".join(failures) or "  (the list of mirrors is empty)"
-    raise RuntimeError(
-        f"could not download {name}.gz into {folder}:\n{tried}\n"
-        "check the network connection, pass other mirrors=[...], or put the file "
-        "into that folder by hand"
-    )
 
+    def verify(path: Path, gz_md5: str) -> None:
+        _verify(path, name, gz_md5, checksums)
 
-def _fetch(url: str, stream: BinaryIO, progress: bool) -> str:
-    """Copy ``url`` into ``stream``; return the MD5 of the bytes received."""
-    request = urllib.request.Request(url, headers={"User-Agent": "minigrad"})
-    with urllib.request.urlopen(request, timeout=_TIMEOUT_SECONDS) as response:
-        length = response.headers.get("Content-Length", "")
-        total = int(length) if length.isdigit() else None
-        digest = hashlib.md5(usedforsecurity=False)
-        received = 0
-        with _progress_bar(url, total, progress) as bar:
-            while chunk := response.read(_CHUNK_BYTES):
-                stream.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    # why: http.client returns a short body without complaint when the server hangs up
-    if total is not None and received != total:
-        raise ConnectionError(f"transfer interrupted after {received} of {total} bytes")
-    return digest.hexdigest()
+    download(f"{name}.gz", folder, mirrors, verify, progress=progress)
 
 
 def _verify(path: Path, name: str, gz_md5: str, checksums: Mapping[str, str] | None) -> None:
@@ -319,43 +267,3 @@ def _verify(path: Path, name: str, gz_md5: str, checksums: Mapping[str, str] | N
         f"checksum mismatch: the decompressed bytes have SHA-256 {sha256} (expected "
         f"{SHA256[name]}) and the .gz has MD5 {gz_md5} (expected {GZ_MD5[name]})"
     )
-
-
-def _progress_bar(url: str, total: int | None, enabled: bool):
-    if enabled:
-        try:
-            from tqdm import tqdm
-        except ImportError:
-            pass
-        else:
-            label = url.rsplit("/", 1)[-1]
-            return tqdm(total=total, desc=label, unit="B", unit_scale=True, unit_divisor=1024)
-    return _PlainProgress(url, total, enabled)
-
-
-class _PlainProgress:
-    """The fallback without tqdm: one line on stderr when a download starts."""
-
-    def __init__(self, url: str, total: int | None, enabled: bool) -> None:
-        self.url, self.total, self.enabled = url, total, enabled
-
-    def __enter__(self) -> _PlainProgress:
-        if self.enabled:
-            size = "" if self.total is None else f" ({_format_bytes(self.total)})"
-            print(f"minigrad: downloading {self.url}{size}", file=sys.stderr)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def update(self, count: int) -> None:
-        return None
-
-
-def _format_bytes(count: int) -> str:
-    """``1536`` -> ``'1.5 KiB'``."""
-    if count < 1024:
-        return f"{count} bytes"
-    if count < 1024**2:
-        return f"{count / 1024:.1f} KiB"
-    return f"{count / 1024**2:.1f} MiB"

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+from minigrad.state_dict import like_array, validate_state_dict
 from minigrad.tensor import Tensor
 
 
@@ -185,34 +186,16 @@ class Layer:
         for prefix, layer in self.named_layers():
             for b in layer._buffers:
                 targets[f"{prefix}.{b}" if prefix else b] = (layer, b)
-        problems = []
-        values = {}
-        for name in state:
-            if name not in targets:
-                problems.append(f"unexpected key {name!r}")
-        for name, (layer, target) in targets.items():
-            if name not in state:
-                problems.append(f"missing key {name!r}")
-                continue
-            current = target.data if layer is None else getattr(layer, target)
-            value = np.asarray(state[name].data if isinstance(state[name], Tensor) else state[name])
-            if value.dtype.kind not in "biuf":
-                problems.append(f"{name!r}: dtype {value.dtype} is not numeric")
-            elif value.shape != current.shape:
-                problems.append(f"{name!r}: expected shape {current.shape}, got {value.shape}")
-            else:
-                values[name] = value
-        if problems:
-            raise ValueError(
-                f"load_state_dict into {type(self).__name__} failed, nothing was changed:\n  "
-                + "\n  ".join(problems)
-            )
+        rules = {
+            name: like_array(target.data if layer is None else getattr(layer, target))
+            for name, (layer, target) in targets.items()
+        }
+        values = validate_state_dict(type(self).__name__, state, rules)
         for name, (layer, target) in targets.items():
             if layer is None:
                 target.data[...] = values[name]  # why: in place, optimizers keep their refs
             else:
-                current = getattr(layer, target)
-                object.__setattr__(layer, target, values[name].astype(current.dtype, copy=True))
+                object.__setattr__(layer, target, values[name])
 
     # --- display ---------------------------------------------------------------------------
     def extra_repr(self) -> str:

@@ -1,4 +1,4 @@
-"""Turn stored uint8 images and labels into the arrays a model trains on."""
+"""Preprocessing shared by the data sets: stored uint8 images and labels to training arrays."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def check_dtype(caller: str, normalize: bool, dtype: DTypeLike) -> np.dtype:
     return dtype
 
 
-def prepare(
+def training_arrays(
     images: np.ndarray,
     labels: np.ndarray,
     peak: float,
@@ -35,9 +35,9 @@ def prepare(
     ``(N, 1, H, W)``. ``t`` is one-hot ``(N, 10)`` of ``dtype`` when ``one_hot``,
     else ``np.int64`` labels ``(N,)``.
 
-    >>> x, t = prepare(np.array([[[0, 255]]], np.uint8), np.array([3], np.uint8),
-    ...                peak=255, normalize=True, flatten=False, one_hot=True,
-    ...                dtype=np.dtype(np.float32))
+    >>> x, t = training_arrays(np.array([[[0, 255]]], np.uint8), np.array([3], np.uint8),
+    ...                        peak=255, normalize=True, flatten=False, one_hot=True,
+    ...                        dtype=np.dtype(np.float32))
     >>> x
     array([[[[0., 1.]]]], dtype=float32)
     >>> t
