@@ -8,8 +8,11 @@ The engine sums broadcast gradients back to each input's shape and dtype.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+import minigrad.tensor as _engine
 from minigrad.tensor import Op, Tensor, _sum_to, is_grad_enabled
 
 
@@ -604,3 +607,32 @@ class Col2Im(Op):
 
     def backward(self, gy: Tensor) -> Tensor:
         return Im2Col.apply(gy, kernel=self.kernel, stride=self.stride, pad=self.pad)
+
+
+# --- work outside the graph -----------------------------------------------------------------
+# Some steps of training change arrays without an op: a dropout mask is drawn, running
+# statistics move, gradients are forgotten, an optimizer updates its parameters. They run
+# through these two functions, which tell an observer that records such work (mg.compile's
+# tracer has an ``effect`` method) what ran, so that it can run the same work again.
+def effect(fn: Any, *args: Any) -> Any:
+    """Run ``fn(*args)``, tell a recording observer about it, and return its result.
+
+    >>> effect(np.add, np.ones(2), 1.0)
+    array([2., 2.])
+    """
+    out = fn(*args)
+    announce(fn, *args, result=out)
+    return out
+
+
+def announce(fn: Any, *args: Any, result: Any = None) -> None:
+    """Tell a recording observer that ``fn(*args)`` runs here (it runs it itself)."""
+    observer = _engine._observer
+    if observer is not None and hasattr(observer, "effect"):
+        observer.effect(fn, args, result)
+
+
+def forget_grads(params: Any) -> None:
+    """Set every parameter's ``.grad`` to None (what ``zero_grad`` does)."""
+    for p in params:
+        p.grad = None

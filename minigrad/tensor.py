@@ -553,6 +553,8 @@ def _backprop(
 
 
 def _accumulate(leaf: Tensor, g: np.ndarray, handed: set[int]) -> None:
+    if _observer is not None and hasattr(_observer, "accumulate"):  # mg.compile records it
+        _observer.accumulate(leaf, g)
     if leaf.grad is not None:
         leaf.grad = leaf.grad + g
     elif g.flags.owndata and g.flags.writeable and id(g) not in handed:

@@ -13,8 +13,14 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+import minigrad.tensor as _engine
+from minigrad.ops import effect, forget_grads
 from minigrad.state_dict import like_array, validate_state_dict
 from minigrad.tensor import Tensor
+
+# why: bumped by every change a compiled plan depends on (members, modes, dtypes, state), so a
+# plan checks one number per call; mg.compile's guards then look at what changed
+structure_version = [0]
 
 
 class Parameter(Tensor):
@@ -66,6 +72,8 @@ class Layer:
                 f"{type(self).__name__}.__init__ must call super().__init__() before "
                 f"assigning attributes (assigning {name!r})"
             )
+        if name not in self._buffers:
+            structure_version[0] += 1
         if isinstance(value, Parameter | Layer):
             self._buffers.pop(name, None)
             members[name] = value  # a reassigned name keeps its place in the order
@@ -89,6 +97,8 @@ class Layer:
         for a in args:
             if isinstance(a, Symbolic):
                 return a._call_layer(self, args, kwargs)
+        if _engine._observer is not None and hasattr(_engine._observer, "call_layer"):
+            return _engine._observer.call_layer(self, args, kwargs)  # mg.compile's tracer
         return self.forward(*args, **kwargs)
 
     # --- what it owns ----------------------------------------------------------------------
@@ -138,12 +148,12 @@ class Layer:
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``.grad = None``)."""
-        for p in self.parameters():
-            p.grad = None
+        effect(forget_grads, self.parameters())
 
     # --- modes and dtype -------------------------------------------------------------------
     def train(self, mode: bool = True) -> Layer:
         """Training mode for this layer and every sub-layer; returns self."""
+        structure_version[0] += 1
         for _, layer in self.named_layers():
             object.__setattr__(layer, "training", mode)
         return self
@@ -157,6 +167,7 @@ class Layer:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"astype needs a float dtype such as np.float32, got {dtype}")
+        structure_version[0] += 1
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None if p.grad is None else p.grad.astype(dtype)
@@ -191,6 +202,7 @@ class Layer:
             for name, (layer, target) in targets.items()
         }
         values = validate_state_dict(type(self).__name__, state, rules)
+        structure_version[0] += 1
         for name, (layer, target) in targets.items():
             if layer is None:
                 target.data[...] = values[name]  # why: in place, optimizers keep their refs
