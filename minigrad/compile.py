@@ -36,6 +36,7 @@ How a plan stays right:
 [-1.0, -3.0, -5.0]
 """
 
+# ruff: noqa: UP031  (the templates hold {0}-style slots, so % fills in the rest)
 from __future__ import annotations
 
 import functools
@@ -251,6 +252,7 @@ class _Tracer:
         self.pending_roots: dict[int, tuple[Any, str]] = {}  # id(param) -> (root, its name)
         self.sgd: list[Any] = []  # optimizers whose step the plan writes out (plain SGD)
         self.saved: dict[int, _Var] = {}  # id(op) -> what its forward kept for backward
+        self.inputs: dict[int, tuple[Tensor, ...]] = {}  # id(op) -> its input tensors
         self.result: str | None = None
 
     # --- running fn -----------------------------------------------------------------------
@@ -258,9 +260,13 @@ class _Tracer:
         params = self.bind(args)
         self.find_parameters()
         previous, _engine._observer = _engine._observer, self
-        saved = {name: Tensor.__dict__.get(name, _MISSING) for name in _READS}
+        saved = {name: Tensor.__dict__.get(name, _MISSING) for name in (*_READS, "data", "grad")}
         for name in _READS:
             setattr(Tensor, name, _refuse_read(name))
+        # why: writes of .data and .grad from the user's code are work outside ops
+        Tensor.data = property(saved["data"].__get__, self.write_data)
+        Tensor.grad = property(saved["grad"].__get__, self.write_grad)
+        self.slots = saved["data"], saved["grad"]
         try:
             result = self.fn(*args)
         finally:
@@ -321,6 +327,36 @@ class _Tracer:
         self.emit_now("{0} = {1}.data", [v], [tensor_var], header="the arguments' arrays")
         return v
 
+    def write_data(self, t: Tensor, value: Any) -> None:
+        if not sys._getframe(1).f_code.co_filename.startswith(_PACKAGE):
+            raise RuntimeError(
+                f"mg.compile: the compiled function assigns a tensor's .data at {_user_line()} "
+                f"(an update outside minigrad's ops, such as w.data -= lr * w.grad), which a "
+                f"plan cannot repeat; use an optimizer from mg.optim, or Tensor ops"
+            )
+        self.slots[0].__set__(t, value)
+
+    def write_grad(self, t: Tensor, value: Any) -> None:
+        if not sys._getframe(1).f_code.co_filename.startswith(_PACKAGE):
+            holder = self.holder(t)
+            self.header = f"{holder}.grad set by the function"
+            h = self.global_var(t, holder)
+            if value is None:
+                self.emit_now("{0}.grad = None", [], [h], effect=True)
+                self.grad_state[id(t)] = "none"
+            else:
+                v = self.by_array.get(id(value))
+                if v is None:
+                    raise RuntimeError(
+                        f"mg.compile: the compiled function sets .grad at {_user_line()} to an "
+                        f"array computed outside minigrad's ops, which a plan cannot repeat; "
+                        f"set it to None (or use zero_grad()) and let backward() fill it"
+                    )
+                self.emit_now("{0}.grad = {1}", [], [h, v], effect=True)
+                self.grad_state[id(t)] = v
+                self.handed.add(id(v))
+        self.slots[1].__set__(t, value)
+
     # --- the observer's methods ---------------------------------------------------------------
     def forward(self, op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         self.keep.append((op, inputs, out))
@@ -328,6 +364,7 @@ class _Tracer:
         ins = [self.value(x) for x in inputs]
         y = self.new(self.hint_for(op), out)
         self.ops[id(op)] = (op, ins, y)
+        self.inputs[id(op)] = inputs
         self.sites[id(op)] = (self.label(), sys._getframe(2))
         self.header = self.label()
         _FORWARD.get(type(op), _generic_forward)(self, op, ins, y)
@@ -355,7 +392,9 @@ class _Tracer:
         g = self.value(gy)
         custom = _BACKWARD.get(type(op))
         if custom is not None:
-            need = [gx is not None and x.requires_grad for x, gx in zip(op.inputs, gxs)]
+            need = [
+                gx is not None and x.requires_grad for x, gx in zip(op.inputs, gxs, strict=True)
+            ]
             made = custom(self, op, g, ins, y, need)
             for gx, v in zip(gxs, made or [None] * len(gxs), strict=True):
                 if gx is not None and v is not None:
@@ -487,6 +526,12 @@ class _Tracer:
         if holder is not None:
             v = _Var(holder.rsplit(".", 1)[-1], "state")
             self.emit_now(f"{{0}} = {holder}", [v], [], header=self.header)
+        elif id(a) in self.names:  # an array fn reaches by name: read when the plan runs
+            name = self.names[id(a)]
+            root = name.split("[")[0]
+            self.ns_name(self.root_object(root), root)
+            v = _Var(root, "state")
+            self.emit_now(f"{{0}} = {name}", [v], [], header=self.header)
         elif np.ndim(a) == 0:
             return self.constant(np.asarray(a))
         else:
@@ -523,6 +568,9 @@ class _Tracer:
         self.holders[id(value)] = f"{expr}.{name}"
         self.keep.append(value)
 
+    def root_object(self, root: str) -> Any:
+        return next(self.fn_objects[k] for k, n in self.names.items() if n == root)
+
     def holder(self, t: Tensor) -> str:
         h = self.holders.get(id(t))
         root = self.pending_roots.pop(id(t), None)
@@ -536,14 +584,15 @@ class _Tracer:
                     "function (or cannot be found from it); make it outside, in the "
                     "function's closure or as an argument"
                 )
-            h = self.ns_name(t, name)
+            root = name.split("[")[0]
+            h = self.ns_name(self.root_object(root), root) + name[len(root) :]
             self.holders[id(t)] = h
         return h
 
     def global_var(self, obj: Any, expr: str) -> _Var:
         v = _Var(expr, "global")
         v.name = expr
-        root = expr.split(".")[0]
+        root = expr.split(".")[0].split("[")[0]
         if root not in self.ns:
             self.ns[root] = obj
         return v
@@ -858,6 +907,13 @@ def _closure_names(fn: Callable, objects: dict[int, Any]) -> dict[int, str]:
                 pass
         globals_ = getattr(target, "__globals__", {})
         found.extend((name, globals_[name]) for name in code.co_names if name in globals_)
+    for name, obj in list(found):  # why: one level into containers: settings["cond"]
+        items: Any = ()
+        if isinstance(obj, dict):
+            items = obj.items()
+        elif isinstance(obj, list | tuple):
+            items = enumerate(obj)
+        found.extend((f"{name}[{key!r}]", value) for key, value in items)
     names: dict[int, str] = {}
     for name, obj in found:
         if id(obj) not in names:
@@ -1023,12 +1079,12 @@ def _affine_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
 
 
 def _relu_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
-    zero = tr.constant(np.zeros((), dtype=op.inputs[0].dtype))
+    zero = tr.constant(np.zeros((), dtype=tr.inputs[id(op)][0].dtype))
     tr.emit("{0} = np.maximum({1}, {2})", [y], [ins[0], zero])
 
 
 def _sigmoid_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
-    half = tr.constant(np.asarray(0.5, dtype=op.inputs[0].dtype))
+    half = tr.constant(np.asarray(0.5, dtype=tr.inputs[id(op)][0].dtype))
     tr.emit("{0} = np.tanh({1} * {2}) * {2} + {2}", [y], [ins[0], half])
 
 
@@ -1113,10 +1169,6 @@ def _relu_backward(tr: _Tracer, op: Op, g: _Var, ins: list[_Var], y: _Var, need:
 
 def _sce_backward(tr: _Tracer, op: Op, g: _Var, ins: list[_Var], y: _Var, need: list[bool]):
     x, t = op.inputs
-    if t.requires_grad:
-        raise RuntimeError(
-            "mg.compile: cross-entropy against targets that require grad is not supported"
-        )
     n, c = x.shape
     p = tr.saved[id(op)]
     scale, gx = tr.temp("scale"), tr.temp(f"g_{ins[0].hint}")
@@ -1134,7 +1186,16 @@ def _sce_backward(tr: _Tracer, op: Op, g: _Var, ins: list[_Var], y: _Var, need: 
             [gx],
             [p, scale, ins[1]],
         )
-    return [gx, None]
+    gt = None
+    if need[1]:  # soft targets that learn: -log softmax(x), recomputed exactly
+        gt = tr.temp(f"g_{ins[1].hint}")
+        tr.emit(
+            "{0} = {2} - {2}.max(axis=1, keepdims=True)\n"
+            "{0} = (np.log(np.exp({0}).sum(axis=1, keepdims=True)) - {0}) * {1}",
+            [gt],
+            [scale, ins[0]],
+        )
+    return [gx, gt]
 
 
 def _max_backward(tr: _Tracer, op: Op, g: _Var, ins: list[_Var], y: _Var, need: list[bool]):
