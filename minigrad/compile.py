@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-import operator
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -724,17 +724,17 @@ class _Tracer:
         pairs = [(self.value(p), g) for p, g in zip(opt.params, grads, strict=True) if g != "none"]
         grads_in = [g for _, g in pairs]
         n = len(pairs)
-        listed = ", ".join("{%d}" % (n + i) for i in range(n))
         updates = "".join("\n    {%d} -= lr * {%d}" % (i, n + i) for i in range(n))
-        self.ns["finite"] = _all_finite
+        squares = " + ".join("np.vdot({%d}, {%d})" % (n + i, n + i) for i in range(n))
         code = (
-            f"if not plain_sgd({name}) or {name}.check_finite and not finite({listed}):\n"
+            f"if not plain_sgd({name}) or {name}.check_finite and not isfinite({squares}):\n"
             f"    {name}.step()  # as it would without mg.compile (it may skip and warn)\n"
             f"else:  # p -= lr * grad\n"
             f"    {name}.t += 1\n"
             f"    lr = {name}.lr{updates}"
         )
         self.ns["plain_sgd"] = _PlainSGD(opt)
+        self.ns["isfinite"] = math.isfinite
         self.emit_now(code, [], [p for p, _ in pairs] + grads_in, effect=True)
         self.sgd.append(opt)
 
@@ -794,10 +794,11 @@ class _Tracer:
                     lines.append(f"    # {header}")
             text = s.code.format(*[v.name for v in s.vars])
             lines.extend("    " + line for line in text.split("\n"))
+            # why: a value dies after its last reader, or at once if nothing reads it
             dead = [
                 v.name
-                for v in s.uses
-                if last_use.get(id(v)) == i and v.kind == "temp" and v.nbytes >= _DEL_BYTES
+                for v in s.uses + s.defs
+                if last_use.get(id(v), i) == i and v.kind == "temp" and v.nbytes >= _DEL_BYTES
             ]
             if dead and not text.startswith("return"):
                 lines.append(f"    del {', '.join(dict.fromkeys(dead))}")
@@ -825,18 +826,22 @@ def _shift(call: str, by: int = 1) -> str:
 
 
 class _PlainSGD:
-    """True while an SGD optimizer still does ``p -= lr * grad`` on the traced parameters."""
+    """True while an SGD optimizer still does ``p -= lr * grad`` on the traced parameters.
+
+    A non-finite sum of squares (NaN, inf, or an overflow) sends the step to the optimizer,
+    which then checks each gradient exactly, skips and warns as it always does."""
 
     def __init__(self, opt: Any) -> None:
-        self.params = list(opt.params)
+        self.params = opt.params
+        self.count = len(opt.params)
 
     def __call__(self, opt: Any) -> bool:
         return (
-            not opt.momentum
+            opt.params is self.params
+            and len(self.params) == self.count
+            and not opt.momentum
             and not opt.weight_decay
-            and "prepare_grads" not in vars(opt)
-            and len(opt.params) == len(self.params)
-            and all(map(operator.is_, opt.params, self.params))
+            and "prepare_grads" not in opt.__dict__
         )
 
 
@@ -1089,10 +1094,42 @@ def _sigmoid_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
 
 
 def _sce_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
-    p = tr.temp("probabilities", op.p.nbytes)
-    tr.ns["softmax_cross_entropy"] = _softmax_cross_entropy
-    tr.emit("{0}, {1} = softmax_cross_entropy({2}, {3})", [y, p], ins)
-    tr.saved[id(op)] = p
+    x, t = tr.inputs[id(op)]
+    if t.ndim != 1 or x.ndim != 2:  # target rows: the op's own forward
+        p = tr.temp("probabilities", op.p.nbytes)
+        tr.ns["softmax_cross_entropy"] = _softmax_cross_entropy
+        tr.emit("{0}, {1} = softmax_cross_entropy({2}, {3})", [y, p], ins)
+        tr.saved[id(op)] = p
+        return
+    n, c = x.shape
+    # the op's forward written out, for integer labels: the same formulas, so the same numbers
+    z, e, s = (tr.temp(h, x.data.nbytes) for h in ("shifted", "probabilities", "row_sums"))
+    s.nbytes = 0
+    rows = tr.array_constant(np.arange(0, n * c, c), "row_starts")
+    tr.ns["check_labels"] = _check_labels
+    dtype = tr.ns_name(x.dtype, x.dtype.name)
+    tr.emit(
+        "check_labels({4}, %d)\n"
+        "{0} = {3} - {3}.max(axis=1, keepdims=True)\n"
+        "{1} = np.exp({0})\n"
+        "{2} = {1}.sum(axis=1, keepdims=True)\n"
+        "{5} = np.asarray((np.log({2}).sum() - {0}.take({6} + {4}).sum()) / %d, dtype=%s)\n"
+        "{1} /= {2}" % (c, n, dtype),
+        [z, e, s, y],
+        [ins[0], ins[1], rows],
+    )
+    # the statement defines y last: put it first among the outputs for the slot numbers
+    stmt = tr.stmts[-1]
+    stmt.vars = [z, e, s, ins[0], ins[1], y, rows]
+    stmt.defs = [z, e, s, y]
+    tr.saved[id(op)] = e  # softmax(x), once divided
+
+
+def _check_labels(t: np.ndarray, c: int) -> None:
+    """The cross-entropy's label check (dtype and range), as the op does it."""
+    if t.dtype.kind not in "iu" or t.astype(np.intp, copy=False).view(np.uintp).max() >= c:
+        op = ops.SoftmaxCrossEntropy.__new__(ops.SoftmaxCrossEntropy)
+        op.forward(np.zeros((len(t), c)), t)  # raises the op's own error
 
 
 _FORWARD: dict[type, Callable] = {
