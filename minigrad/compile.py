@@ -725,14 +725,16 @@ class _Tracer:
         grads_in = [g for _, g in pairs]
         n = len(pairs)
         updates = "".join("\n    {%d} -= lr * {%d}" % (i, n + i) for i in range(n))
-        squares = " + ".join("np.vdot({%d}, {%d})" % (n + i, n + i) for i in range(n))
+        listed = ", ".join("{%d}" % (n + i) for i in range(n))
         code = (
-            f"if not plain_sgd({name}) or {name}.check_finite and not isfinite({squares}):\n"
+            f"squares = sum_of_squares({listed})  # NaN and inf survive it\n"
+            f"if not plain_sgd({name}) or {name}.check_finite and not isfinite(squares):\n"
             f"    {name}.step()  # as it would without mg.compile (it may skip and warn)\n"
             f"else:  # p -= lr * grad\n"
             f"    {name}.t += 1\n"
             f"    lr = {name}.lr{updates}"
         )
+        self.ns["sum_of_squares"] = _sum_of_squares
         self.ns["plain_sgd"] = _PlainSGD(opt)
         self.ns["isfinite"] = math.isfinite
         self.emit_now(code, [], [p for p, _ in pairs] + grads_in, effect=True)
@@ -815,7 +817,18 @@ class _Tracer:
 builtins_compile = (
     __builtins__["compile"] if isinstance(__builtins__, dict) else __builtins__.compile
 )
-_RESERVED = {"lr", "np", "Tensor", "forward", "result", "accumulate", "finite", "del", "None"}
+_RESERVED = {
+    "lr",
+    "squares",
+    "np",
+    "Tensor",
+    "forward",
+    "result",
+    "accumulate",
+    "finite",
+    "del",
+    "None",
+}
 
 
 def _shift(call: str, by: int = 1) -> str:
@@ -953,6 +966,11 @@ def _softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np
 def _accumulate_grad(t: Tensor, g: np.ndarray) -> None:
     """``t.grad += g``, or ``t.grad = g`` (a copy) when it has none: the engine's rule."""
     t.grad = g.copy() if t.grad is None else t.grad + g
+
+
+def _sum_of_squares(*grads: np.ndarray) -> Any:
+    """g.g summed over the gradients: finite exactly when every value is (or an overflow)."""
+    return sum(np.vdot(g, g) for g in grads)
 
 
 def _all_finite(*grads: np.ndarray) -> bool:
