@@ -206,6 +206,7 @@ class _Stmt:
         "refused",
         "backward",
         "from_op",
+        "alt",
     )
 
     def __init__(
@@ -220,6 +221,9 @@ class _Stmt:
         self.refused: str | None = None
         self.backward = not _engine._grad_enabled
         self.from_op = False
+        # why: (input, code) to use instead when that input is read by nothing later, so the
+        # result can be written into its array (no new array, less memory traffic)
+        self.alt: tuple[_Var, str] | None = None
 
 
 class _Refused(Exception):
@@ -363,6 +367,8 @@ class _Tracer:
         self.header = self.label()
         ins = [self.value(x) for x in inputs]
         y = self.new(self.hint_for(op), out)
+        if any(out.data is x.data for x in inputs):  # why: an op that hands back its input
+            y.owned = False
         self.ops[id(op)] = (op, ins, y)
         self.inputs[id(op)] = inputs
         self.sites[id(op)] = (self.label(), sys._getframe(2))
@@ -548,14 +554,14 @@ class _Tracer:
         self.keep.append(a)
         return v
 
-    def constant(self, a: np.ndarray) -> _Var:
+    def constant(self, a: np.ndarray, hint: str | None = None) -> _Var:
         key = (a.dtype.str, a.tobytes())
         v = self.consts.get(key)
         if v is None:
             value = a.item()
             words = {0: "zero", 1: "one", 0.5: "half", 2: "two"}
-            hint = words.get(value, "c") if isinstance(value, int | float) else "c"
-            hint = f"{hint}_{a.dtype.name}" if hint != "c" else "c"
+            word = words.get(value, "c") if isinstance(value, int | float) else "c"
+            hint = hint or (f"{word}_{a.dtype.name}" if word != "c" else "c")
             name = self.unique(hint)
             self.ns[name] = a.copy()
             v = _Var(name, "global")
@@ -788,6 +794,11 @@ class _Tracer:
         for i, s in enumerate(stmts):
             for v in s.uses:
                 last_use[id(v)] = i
+        for i, s in enumerate(stmts):
+            if s.alt is not None:
+                v, code = s.alt
+                if last_use.get(id(v)) == i and v.kind == "temp" and v.owned:
+                    s.code = code
         header = None
         for i, s in enumerate(stmts):
             if s.header != header:
@@ -1104,6 +1115,7 @@ def _affine_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
 def _relu_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
     zero = tr.constant(np.zeros((), dtype=tr.inputs[id(op)][0].dtype))
     tr.emit("{0} = np.maximum({1}, {2})", [y], [ins[0], zero])
+    tr.stmts[-1].alt = (ins[0], "{0} = np.maximum({1}, {2}, out={1})")
 
 
 def _sigmoid_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
@@ -1124,23 +1136,30 @@ def _sce_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
     z, e, s = (tr.temp(h, x.data.nbytes) for h in ("shifted", "probabilities", "row_sums"))
     s.nbytes = 0
     rows = tr.array_constant(np.arange(0, n * c, c), "row_starts")
+    labelled = tr.temp("labelled")
     tr.ns["check_labels"] = _check_labels
+    if t.dtype == np.intp:  # why: one reduction checks both ends (a negative label is huge)
+        tr.ns["uintp"] = np.uintp
+        check = "if {4}.view(uintp).max() >= %d:\n    check_labels({4}, %d)" % (c, c)
+    else:
+        check = "check_labels({4}, %d)" % c
     dtype = tr.ns_name(x.dtype, x.dtype.name)
     tr.emit(
-        "check_labels({4}, %d)\n"
+        check + "\n"
+        "{7} = {6} + {4}  # the flat positions of the labelled scores\n"
         "{0} = {3} - {3}.max(axis=1, keepdims=True)\n"
         "{1} = np.exp({0})\n"
         "{2} = {1}.sum(axis=1, keepdims=True)\n"
-        "{5} = np.asarray((np.log({2}).sum() - {0}.take({6} + {4}).sum()) / %d, dtype=%s)\n"
-        "{1} /= {2}" % (c, n, dtype),
+        "{5} = np.asarray((np.log({2}).sum() - {0}.take({7}).sum()) / %d, dtype=%s)\n"
+        "{1} /= {2}" % (n, dtype),
         [z, e, s, y],
         [ins[0], ins[1], rows],
     )
-    # the statement defines y last: put it first among the outputs for the slot numbers
-    stmt = tr.stmts[-1]
-    stmt.vars = [z, e, s, ins[0], ins[1], y, rows]
-    stmt.defs = [z, e, s, y]
+    stmt = tr.stmts[-1]  # why: y and labelled are outputs too, numbered after the inputs
+    stmt.vars = [z, e, s, ins[0], ins[1], y, rows, labelled]
+    stmt.defs = [z, e, s, y, labelled]
     tr.saved[id(op)] = e  # softmax(x), once divided
+    tr.saved[("labelled", id(op))] = labelled
 
 
 def _check_labels(t: np.ndarray, c: int) -> None:
@@ -1219,6 +1238,7 @@ def _relu_backward(tr: _Tracer, op: Op, g: _Var, ins: list[_Var], y: _Var, need:
     gx = tr.temp(f"g_{ins[0].hint}")
     zero = tr.constant(np.zeros((), dtype=op.inputs[0].dtype))
     tr.emit("{0} = {1} * ({2} > {3})", [gx], [g, y, zero])  # y > 0 exactly where x > 0
+    tr.stmts[-1].alt = (g, "{0} = np.multiply({1}, {2} > {3}, out={1})")
     return [gx]
 
 
@@ -1226,9 +1246,23 @@ def _sce_backward(tr: _Tracer, op: Op, g: _Var, ins: list[_Var], y: _Var, need: 
     x, t = op.inputs
     n, c = x.shape
     p = tr.saved[id(op)]
-    scale, gx = tr.temp("scale"), tr.temp(f"g_{ins[0].hint}")
-    tr.emit("{0} = {1} / %d" % n, [scale], [g])
-    if t.ndim == 1:
+    gx = tr.temp(f"g_{ins[0].hint}")
+    if g.kind == "global" and isinstance(tr.ns.get(g.name), np.ndarray):
+        # backward() of the loss: its gradient 1 / N, computed once
+        scale = tr.constant(np.asarray(tr.ns[g.name] / n), "one_over_n")
+    else:
+        scale = tr.temp("scale")
+        tr.emit("{0} = {1} / %d" % n, [scale], [g])
+    labelled = tr.saved.get(("labelled", id(op)))
+    if t.ndim == 1 and labelled is not None:
+        tr.emit(
+            '{0} = np.multiply({1}, {2}, order="C")\n{0}.ravel()[{3}] -= {2}',
+            [gx],
+            [p, scale, labelled],
+        )
+        # why: the probabilities are C-ordered arrays of our own, so ravel() is a view
+        tr.stmts[-1].alt = (p, "{0} = np.multiply({1}, {2}, out={1})\n{0}.ravel()[{3}] -= {2}")
+    elif t.ndim == 1:
         rows = tr.array_constant(np.arange(0, n * c, c), "row_starts")
         tr.emit(
             '{0} = np.multiply({1}, {2}, order="C")\n{0}.ravel()[{3} + {4}] -= {2}',
