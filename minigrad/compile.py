@@ -890,12 +890,12 @@ def _live(stmts: list[_Stmt]) -> list[_Stmt]:
 
 def _name_vars(stmts: list[_Stmt], ns: dict, params: list[str]) -> None:
     taken = set(ns) | set(params) | _RESERVED
-    seen = []
+    seen: dict[int, _Var] = {}
     for s in stmts:
         for v in s.vars:
-            if not v.name and id(v) not in {id(u) for u in seen}:
-                seen.append(v)
-    order = [v for v in seen if v.primary] + [v for v in seen if not v.primary]
+            if not v.name:
+                seen.setdefault(id(v), v)
+    order = [v for v in seen.values() if v.primary] + [v for v in seen.values() if not v.primary]
     for v in order:
         if v.name:
             continue
