@@ -31,9 +31,14 @@ How a plan stays right:
 >>> w = mg.Tensor(np.array([1.0, -2.0]), requires_grad=True)
 >>> @mg.compile
 ... def f(x):
-...     return (x * w).sum()
+...     w.grad = None
+...     y = (x * w).sum()
+...     y.backward()
+...     return y
 >>> [float(f(np.array([1.0, k])).data) for k in (1.0, 2.0, 3.0)]
 [-1.0, -3.0, -5.0]
+>>> w.grad
+array([1., 3.])
 """
 
 # ruff: noqa: UP031  (the templates hold {0}-style slots, so % fills in the rest)
