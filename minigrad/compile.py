@@ -1138,6 +1138,7 @@ def _sce_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
         return
     n, c = x.shape
     # the op's forward written out, for integer labels: the same formulas, so the same numbers
+    # (np.add.reduce is what .sum() calls, without its Python wrapper)
     z, e, s = (tr.temp(h, x.data.nbytes) for h in ("shifted", "probabilities", "row_sums"))
     s.nbytes = 0
     rows = tr.array_constant(np.arange(0, n * c, c), "row_starts")
@@ -1145,17 +1146,18 @@ def _sce_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
     tr.ns["check_labels"] = _check_labels
     if t.dtype == np.intp:  # why: one reduction checks both ends (a negative label is huge)
         tr.ns["uintp"] = np.uintp
-        check = "if {4}.view(uintp).max() >= %d:\n    check_labels({4}, %d)" % (c, c)
+        check = "if np.maximum.reduce({4}.view(uintp)) >= %d:\n    check_labels({4}, %d)" % (c, c)
     else:
         check = "check_labels({4}, %d)" % c
     dtype = tr.ns_name(x.dtype, x.dtype.name)
     tr.emit(
         check + "\n"
         "{7} = {6} + {4}  # the flat positions of the labelled scores\n"
-        "{0} = {3} - {3}.max(axis=1, keepdims=True)\n"
+        "{0} = {3} - np.maximum.reduce({3}, axis=1, keepdims=True)\n"
         "{1} = np.exp({0})\n"
-        "{2} = {1}.sum(axis=1, keepdims=True)\n"
-        "{5} = np.asarray((np.log({2}).sum() - {0}.take({7}).sum()) / %d, dtype=%s)\n"
+        "{2} = np.add.reduce({1}, axis=1, keepdims=True)\n"
+        "{5} = (np.add.reduce(np.log({2}), axis=None) - np.add.reduce({0}.take({7}))) / %d\n"
+        "{5} = np.asarray({5}, dtype=%s)\n"
         "{1} /= {2}" % (n, dtype),
         [z, e, s, y],
         [ins[0], ins[1], rows],
