@@ -62,7 +62,7 @@ from minigrad.tensor import Op, Tensor
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _READS = ("item", "tolist", "__bool__", "__float__", "__int__", "__index__", "__format__")
-_DEL_BYTES = 4096  # why: `del` frees big arrays early (memory); small ones cost more than they hold
+_DEL_BYTES = 256  # why: `del` frees arrays early (memory); the smallest cost more than they hold
 
 
 def compile(fn: Callable[..., Any]) -> Compiled:
@@ -986,7 +986,7 @@ def _accumulate_grad(t: Tensor, g: np.ndarray) -> None:
 
 def _sum_of_squares(*grads: np.ndarray) -> Any:
     """g.g summed over the gradients: finite exactly when every value is (or an overflow)."""
-    return sum(np.vdot(g, g) for g in grads)
+    return sum(map(np.vdot, grads, grads))
 
 
 def _all_finite(*grads: np.ndarray) -> bool:
@@ -1140,9 +1140,9 @@ def _sce_forward(tr: _Tracer, op: Op, ins: list[_Var], y: _Var) -> None:
     # the op's forward written out, for integer labels: the same formulas, so the same numbers
     # (np.add.reduce is what .sum() calls, without its Python wrapper)
     z, e, s = (tr.temp(h, x.data.nbytes) for h in ("shifted", "probabilities", "row_sums"))
-    s.nbytes = 0
+    s.nbytes = n * x.dtype.itemsize
     rows = tr.array_constant(np.arange(0, n * c, c), "row_starts")
-    labelled = tr.temp("labelled")
+    labelled = tr.temp("labelled", n * np.dtype(np.intp).itemsize)
     tr.ns["check_labels"] = _check_labels
     if t.dtype == np.intp:  # why: one reduction checks both ends (a negative label is huge)
         tr.ns["uintp"] = np.uintp

@@ -149,7 +149,8 @@ class Affine(Op):
     db = gy summed over the rows.
 
     A primitive for speed: the layer every network is made of runs as one op instead of
-    MatMul and Add.
+    MatMul and Add, and its first-order backward works on arrays (measured: without it an
+    eager step of a deep narrow network takes 1.4 times as long).
     """
 
     def forward(self, x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -164,6 +165,14 @@ class Affine(Op):
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
         x, w, b = self.inputs
+        if not is_grad_enabled():  # first order: plain arrays, no Transpose or Sum ops
+            g = gy.data
+            return (
+                Tensor(g @ w.data.T) if x.requires_grad else None,
+                Tensor(x.data.T @ g) if w.requires_grad else None,
+                # why: the column sums as one BLAS matrix-vector product, 2-3x faster
+                Tensor(np.ones(len(g), g.dtype) @ g) if b.requires_grad else None,
+            )
         return (
             gy @ w.T if x.requires_grad else None,
             x.T @ gy if w.requires_grad else None,
@@ -320,6 +329,8 @@ class ReLU(Op):
 
     def backward(self, gy: Tensor) -> Tensor:
         mask = self.inputs[0].data > 0  # a constant: relu's derivative is 0 or 1
+        if not is_grad_enabled():  # first order: one NumPy multiply, nothing to record
+            return Tensor(gy.data * mask)
         return gy * mask
 
 

@@ -195,3 +195,17 @@ def test_cross_entropy_first_order_and_recorded_backward_agree(targets):
         recorded = mg.grad(loss, [scores, target] if soft else [scores], create_graph=True)
         for a, b in zip(fast, recorded, strict=True):
             np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("op", ["affine", "relu"])
+def test_affine_and_relu_first_order_and_recorded_backward_agree(op):
+    # why: both keep an array-only first-order backward for eager speed
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)
+    ts = [mg.Tensor(a, requires_grad=True) for a in ((x, w, b) if op == "affine" else (x,))]
+    y = F.affine(*ts) if op == "affine" else ts[0].relu()
+    seed = rng.standard_normal(y.shape)
+    fast = mg.grad(y, ts, grad_outputs=seed, retain_graph=True)
+    recorded = mg.grad(y, ts, grad_outputs=mg.Tensor(seed), create_graph=True)
+    for a, r in zip(fast, recorded, strict=True):
+        np.testing.assert_allclose(a.data, r.data, rtol=1e-12, atol=1e-15)
