@@ -44,6 +44,7 @@ array([1., 3.])
 # ruff: noqa: UP031  (the templates hold {0}-style slots, so % fills in the rest)
 from __future__ import annotations
 
+import builtins
 import functools
 import inspect
 import math
@@ -79,7 +80,7 @@ class Compiled:
     """A function compiled by ``mg.compile``: call it like ``fn``; ``source`` is the plan."""
 
     def __init__(self, fn: Callable[..., Any]) -> None:
-        functools.update_wrapper(self, fn)
+        functools.update_wrapper(self, fn, updated=())
         self.fn = fn
         self._plans: dict[tuple, _Plan] = {}
         self._last: _Plan | None = None
@@ -289,17 +290,20 @@ class _Tracer:
         return self.build(params), result
 
     def bind(self, args: tuple) -> list[str]:
+        target = self.fn.forward if isinstance(self.fn, _layer.Layer) else self.fn
         try:
-            names = list(inspect.signature(self.fn).parameters)
+            signature = inspect.signature(target)
         except (TypeError, ValueError):
-            names = []
+            signature = None
+        names = [
+            name
+            for name, p in (signature.parameters.items() if signature else ())
+            if p.kind.name in ("POSITIONAL_ONLY", "POSITIONAL_OR_KEYWORD")
+        ]
         params = []
         for i, a in enumerate(args):
-            name = names[i] if i < len(names) and names[i].isidentifier() else f"arg{i}"
-            if i >= len(names) or inspect.signature(self.fn).parameters[name].kind.name in (
-                "VAR_POSITIONAL",
-            ):
-                name = f"arg{i}"
+            name = names[i] if i < len(names) and names[i] not in _RESERVED else f"arg{i}"
+            self.ns.setdefault(name, None)  # why: taken, so no constant of the plan gets it
             params.append(name)
             if type(a) is np.ndarray:
                 v = _Var(name, "arg")
@@ -824,15 +828,12 @@ class _Tracer:
             lines.append("    return None")
         source = "\n".join(lines) + "\n"
         namespace = {k: v for k, v in self.ns.items() if v is not None}
-        code = builtins_compile(source, f"<mg.compile {_identifier(self.fn)}>", "exec")
+        code = builtins.compile(source, f"<mg.compile {_identifier(self.fn)}>", "exec")
         exec(code, namespace)
         guards: list[Any] = list(self.facts.values())
         return _Plan(namespace[_identifier(self.fn)], source, guards)
 
 
-builtins_compile = (
-    __builtins__["compile"] if isinstance(__builtins__, dict) else __builtins__.compile
-)
 _RESERVED = {
     "lr",
     "squares",
@@ -894,7 +895,7 @@ def _live(stmts: list[_Stmt]) -> list[_Stmt]:
 
 
 def _name_vars(stmts: list[_Stmt], ns: dict, params: list[str]) -> None:
-    taken = set(ns) | set(params) | _RESERVED
+    taken = set(ns) | set(params) | _RESERVED | set(dir(builtins))  # no `sum = ...`
     seen: dict[int, _Var] = {}
     for s in stmts:
         for v in s.vars:
