@@ -232,10 +232,6 @@ class _Stmt:
         self.alt: tuple[_Var, str] | None = None
 
 
-class _Refused(Exception):
-    pass
-
-
 # --- the tracer -------------------------------------------------------------------------------
 class _Tracer:
     """Watches one run of ``fn`` (as ``tensor._observer``) and writes its plan."""
@@ -249,7 +245,7 @@ class _Tracer:
         self.by_array: dict[int, _Var] = {}
         self.keep: list[Any] = []  # why: what the maps key by id stays alive, so ids are unique
         self.ops: dict[int, tuple[Op, list[_Var], _Var]] = {}
-        self.sites: dict[int, tuple[str, Any]] = {}  # id(op) -> (layer label, frame)
+        self.sites: dict[int, str] = {}  # id(op) -> the layer it ran in, for comments
         self.stack: list[tuple[Any, str]] = []  # the layers being called: (layer, path)
         self.facts: dict[int, _LayerFacts] = {}
         self.holders: dict[int, str] = {}  # id(Parameter or buffer array) -> expression
@@ -260,7 +256,6 @@ class _Tracer:
         self.fn_objects: dict[int, Any] = {}
         self.names = _closure_names(fn, self.fn_objects)
         self.pending_roots: dict[int, tuple[Any, str]] = {}  # id(param) -> (root, its name)
-        self.sgd: list[Any] = []  # optimizers whose step the plan writes out (plain SGD)
         self.saved: dict[int, _Var] = {}  # id(op) -> what its forward kept for backward
         self.inputs: dict[int, tuple[Tensor, ...]] = {}  # id(op) -> its input tensors
         self.result: str | None = None
@@ -380,7 +375,7 @@ class _Tracer:
             y.owned = False
         self.ops[id(op)] = (op, ins, y)
         self.inputs[id(op)] = inputs
-        self.sites[id(op)] = (self.label(), sys._getframe(2))
+        self.sites[id(op)] = self.label()
         self.header = self.label()
         _FORWARD.get(type(op), _generic_forward)(self, op, ins, y)
 
@@ -398,7 +393,7 @@ class _Tracer:
                 f"function started; call backward on values computed inside it"
             )
         _, ins, y = entry
-        label = self.sites[id(op)][0]
+        label = self.sites[id(op)]
         self.header = f"backward of {label}" if label else f"backward of {op!r}"
         for s in reversed(self.stmts):  # why: the ops backward ran belong to this header
             if not s.backward or not s.from_op or s.header.startswith("backward of"):
@@ -520,7 +515,7 @@ class _Tracer:
         a = t.data
         v = self.by_array.get(id(a))
         if v is None:
-            if t.requires_grad:
+            if t.requires_grad or (id(t) in self.names and id(a) not in self.names):
                 holder = self.holder(t)
                 tv = self.global_var(t, holder)
                 hint = "_".join(holder.split(".")[1:]) if "." in holder else f"{holder}_data"
@@ -611,9 +606,6 @@ class _Tracer:
         if root not in self.ns:
             self.ns[root] = obj
         return v
-
-    def global_named(self, obj: Any, name: str) -> str:
-        return self.ns_name(obj, name)
 
     def expression(self, layer: Any, path: str) -> str:
         """How the plan names a layer: from the outermost one in the closure."""
@@ -730,7 +722,6 @@ class _Tracer:
             and not opt.momentum
             and not opt.weight_decay
             and "prepare_grads" not in vars(opt)
-            and type(opt).prepare_grads is _optimizer_class().prepare_grads
             and all(isinstance(g, _Var) or g == "none" for g in grads)
         )
         if not fast:
@@ -753,7 +744,6 @@ class _Tracer:
         self.ns["plain_sgd"] = _PlainSGD(opt)
         self.ns["isfinite"] = math.isfinite
         self.emit_now(code, [], [p for p, _ in pairs] + grads_in, effect=True)
-        self.sgd.append(opt)
 
     # --- after fn returned ------------------------------------------------------------------
     def finish(self, result: Any) -> None:
@@ -848,13 +838,6 @@ _RESERVED = {
 }
 
 
-def _shift(call: str, by: int = 1) -> str:
-    """Renumber the ``{i}`` placeholders of an effect's call by ``by`` (its output comes first)."""
-    import re
-
-    return re.sub(r"\{(\d+)\}", lambda m: "{%d}" % (int(m.group(1)) - 1 + by), call)
-
-
 class _PlainSGD:
     """True while an SGD optimizer still does ``p -= lr * grad`` on the traced parameters.
 
@@ -873,12 +856,6 @@ class _PlainSGD:
             and not opt.weight_decay
             and "prepare_grads" not in opt.__dict__
         )
-
-
-def _optimizer_class() -> type:
-    from minigrad.optim import Optimizer
-
-    return Optimizer
 
 
 def _live(stmts: list[_Stmt]) -> list[_Stmt]:
@@ -988,13 +965,6 @@ def _accumulate_grad(t: Tensor, g: np.ndarray) -> None:
 def _sum_of_squares(*grads: np.ndarray) -> Any:
     """g.g summed over the gradients: finite exactly when every value is (or an overflow)."""
     return sum(map(np.vdot, grads, grads))
-
-
-def _all_finite(*grads: np.ndarray) -> bool:
-    """The optimizer's own check of its gradients (NaN or inf anywhere: False)."""
-    from minigrad.optim import _finite
-
-    return all(map(_finite, grads))
 
 
 class _Freed(Op):

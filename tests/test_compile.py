@@ -168,6 +168,14 @@ def test_hand_written_tensor_code_equals_eager():
     assert_same(make, data((5, 4), labels=5))
 
 
+def test_a_constant_tensor_in_the_closure_is_read_when_the_plan_runs():
+    scale = mg.Tensor(np.array([1.0, 2.0]))
+    compiled = mg.compile(lambda x: (x * scale).sum())
+    compiled(np.ones(2))
+    scale.data = np.array([3.0, 4.0])
+    assert float(compiled(np.ones(2)).data) == 7.0
+
+
 def test_new_labels_on_a_later_call_change_the_loss():
     x = np.random.default_rng(0).standard_normal((4, 3))
     scores = mg.Tensor(x, requires_grad=True)
