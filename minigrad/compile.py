@@ -747,6 +747,13 @@ class _Tracer:
 
     # --- after fn returned ------------------------------------------------------------------
     def finish(self, result: Any) -> None:
+        for facts in self.facts.values():
+            if facts.layer.training != facts.training:
+                raise RuntimeError(
+                    f"mg.compile: the function switches {type(facts.layer).__name__} between "
+                    f"train() and eval(), which a plan does not repeat; switch modes outside "
+                    f"the compiled function (each mode gets a plan of its own)"
+                )
         self.header = "the result"
         if result is None:
             self.result = "None"
@@ -772,7 +779,8 @@ class _Tracer:
                 continue
             ins.append(self.value(r))
             flag = ", True" if r.requires_grad else ""
-            parts.append("result({%d}%s)" % (len(ins) - 1, flag))
+            copy = ".copy()" if ins[-1].kind == "global" else ""  # why: the plan's own constant
+            parts.append("result({%d}%s%s)" % (len(ins) - 1, copy, flag))
         self.ns["result"] = _result
         if isinstance(result, tuple | list):
             text = "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"

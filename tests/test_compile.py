@@ -521,6 +521,21 @@ def test_an_array_computed_from_data_with_numpy_is_an_error():
             f(np.ones(3))
 
 
+def test_switching_modes_inside_is_refused_clearly():
+    model = mlp()
+
+    @mg.compile
+    @mg.no_grad()
+    def predict(x):
+        model.eval()
+        y = model(x)
+        model.train()
+        return y
+
+    with pytest.raises(RuntimeError, match="train"):
+        predict(np.ones((2, 6)))
+
+
 def test_create_graph_inside_is_refused_clearly():
     w = mg.Tensor(np.ones(2), requires_grad=True)
 
