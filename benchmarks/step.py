@@ -143,6 +143,33 @@ class Minigrad:
         return [(a.W.grad, a.b.grad) for a in self.affines]
 
 
+class Compiled(Minigrad):
+    """The same minigrad step compiled with ``mg.compile``: traced once when built (the
+    weights are then restored), so every timed or checked step runs the plan."""
+
+    def __init__(self, params: Params, x: np.ndarray, t: np.ndarray) -> None:
+        import minigrad as mg
+
+        super().__init__(params, x, t)
+        model, loss_layer, optimizer = self.model, self.loss_layer, self.optimizer
+
+        def step(x: np.ndarray, t: np.ndarray) -> Any:
+            optimizer.zero_grad()
+            loss = loss_layer(model(x), t)
+            loss.backward()
+            optimizer.step()
+            return loss
+
+        self.compiled = mg.compile(step)
+        start = time.perf_counter()
+        self.compiled(x, t)
+        self.first_call = time.perf_counter() - start
+        self.load(params)
+
+    def step(self) -> None:
+        self.compiled(self.x, self.t)
+
+
 class Torch:
     """PyTorch on the CPU, one thread: nn.Sequential of nn.Linear and nn.ReLU, F.cross_entropy."""
 
@@ -214,11 +241,16 @@ class Floor:
 SYSTEMS: dict[str, type] = {
     "reference": Reference,
     "minigrad": Minigrad,
+    "compiled": Compiled,
     "torch": Torch,
     "floor": Floor,
 }
-CHECKED = ("minigrad", "torch")  # the systems whose gradients must match the reference's
-NUMPY_BASED = ("reference", "minigrad")  # whose arrays tracemalloc sees
+CHECKED = (
+    "minigrad",
+    "compiled",
+    "torch",
+)  # the systems whose gradients must match the reference's
+NUMPY_BASED = ("reference", "minigrad", "compiled")  # whose arrays tracemalloc sees
 
 
 def torch_available() -> bool:
@@ -289,6 +321,13 @@ def time_scenario(
             for _ in range(inner):
                 step()
             times[name].append((time.perf_counter() - start) / inner)
+    if "compiled" in nets and "minigrad" in nets:
+        first = nets["compiled"].first_call
+        eager = float(np.median(times["minigrad"]))
+        print(
+            f"mg.compile's first call (the trace): {first * 1e6:.0f} µs = "
+            f"{first / eager:.1f} eager steps"
+        )
     return {name: np.array(v) for name, v in times.items()}, inner
 
 
@@ -527,7 +566,7 @@ def main() -> int:
     warmup = 2 if args.quick else 20
     memory_steps = args.memory_steps or (20 if args.quick else 1000)
     memory_scenarios = names[:1] if args.quick else names
-    systems = ["reference", "minigrad"]
+    systems = ["reference", "minigrad", "compiled"]
     if not args.no_torch and torch_available():
         systems.append("torch")
     systems.append("floor")
@@ -592,8 +631,13 @@ def main() -> int:
         print()
 
     print("## ratio of median step time to the book's hand-written NumPy network (1 BLAS thread)")
-    columns = [s for s in ("floor", "minigrad", "torch") if s in systems]
-    labels = {"floor": "floor (its matmuls alone)", "minigrad": "minigrad", "torch": "torch (CPU)"}
+    columns = [s for s in ("floor", "minigrad", "compiled", "torch") if s in systems]
+    labels = {
+        "floor": "floor (its matmuls alone)",
+        "minigrad": "minigrad",
+        "compiled": "minigrad, mg.compile",
+        "torch": "torch (CPU)",
+    }
     print("| scenario | reference µs | " + " | ".join(labels[c] for c in columns) + " |")
     print("|---|---:|" + "---:|" * len(columns))
     for name in names:

@@ -5,6 +5,7 @@
     python examples/train.py --optimizer adam --lr 0.001
     python examples/train.py --dataset mnist         # downloads MNIST to ~/.cache/minigrad
     python examples/train.py --dataset mnist-t10k --data-root ../shared/data/mnist-t10k
+    python examples/train.py --compile               # the step compiled with mg.compile
     python examples/train.py --quick                 # a few seconds, for tests
 
 ``mnist-t10k`` trains on the first 8,000 images of an MNIST test-set folder and tests on
@@ -111,15 +112,22 @@ def train(args: argparse.Namespace) -> dict:
     loader = mg.data.DataLoader((x_train, t_train), args.batch_size, shuffle=True, seed=args.seed)
     history = {"epoch": [], "loss": [], "train_acc": [], "test_acc": [], "seconds": []}
     bar = _progress_bar(args.epochs * len(loader), args.no_progress)
+
+    def step(xb: np.ndarray, tb: np.ndarray) -> tuple[mg.Tensor, mg.Tensor]:
+        scores = model(xb)
+        loss = loss_layer(scores, tb)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        return scores.detach(), loss
+
+    if args.compile:  # traced once per batch shape, then run as straight-line NumPy
+        step = mg.compile(step)
     for epoch in range(1, args.epochs + 1):
         start = time.perf_counter()
         losses, correct, seen = [], 0, 0
         for xb, tb in loader:
-            scores = model(xb)
-            loss = loss_layer(scores, tb)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+            scores, loss = step(xb, tb)
             losses.append(loss.item())
             correct += int((scores.data.argmax(axis=1) == tb).sum())
             seen += len(tb)
@@ -225,6 +233,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dtype", default="float64", choices=["float32", "float64"])
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/train", help="folder for checkpoint and plot")
+    p.add_argument("--compile", action="store_true", help="compile the training step (mg.compile)")
     p.add_argument("--quick", action="store_true", help="a small, fast run (for tests)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)

@@ -8,6 +8,7 @@ array([2., 4., 6.])
 """
 
 from minigrad import data, nn, optim, viz
+from minigrad.compile import compile
 from minigrad.debug import detect_anomaly
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
 from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
@@ -17,6 +18,7 @@ from minigrad.tensor import Tensor, enable_grad, grad, is_grad_enabled, no_grad
 
 __all__ = [
     "Tensor",
+    "compile",
     "grad",
     "no_grad",
     "enable_grad",

@@ -25,18 +25,13 @@ def matmul(a: Any, b: Any) -> Tensor:
     return ops.MatMul.apply(a, b)
 
 
-def affine(x: Any, w: Any, b: Any, *, relu: bool = False) -> Tensor:
-    """x @ w + b for x (N, in), w (in, out), b (out,): the fused op behind ``nn.Affine``.
-
-    With ``relu=True``, max(x @ w + b, 0) as one op (what ``Sequential`` and ``Graph``
-    run for an ``Affine`` layer followed by a ``ReLU``).
+def affine(x: Any, w: Any, b: Any) -> Tensor:
+    """x @ w + b for x (N, in), w (in, out), b (out,): the one op behind ``nn.Affine``.
 
     >>> affine([[1.0, 2.0]], [[3.0], [4.0]], [0.5]).numpy()
     array([[11.5]])
-    >>> affine([[1.0, 2.0]], [[3.0, -3.0], [4.0, -4.0]], [0.5, 0.5], relu=True).numpy()
-    array([[11.5,  0. ]])
     """
-    return (ops.AffineReLU if relu else ops.Affine).apply(x, w, b)
+    return ops.Affine.apply(x, w, b)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
@@ -94,7 +89,7 @@ def maximum(a: Any, b: Any) -> Tensor:
     """
     a, b = _operands((a, b))
     check_broadcast("maximum", a.data, b.data)
-    return where(a.data >= b.data, a, b)
+    return where(ops.effect(np.greater_equal, a.data, b.data), a, b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
@@ -105,7 +100,7 @@ def minimum(a: Any, b: Any) -> Tensor:
     """
     a, b = _operands((a, b))
     check_broadcast("minimum", a.data, b.data)
-    return where(a.data <= b.data, a, b)
+    return where(ops.effect(np.less_equal, a.data, b.data), a, b)
 
 
 def softmax(x: Tensor, axis: int = -1) -> Tensor:
@@ -328,9 +323,17 @@ def dropout(
     if not training or p == 0.0:
         return x
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-    mask = (np.random.default_rng(rng).random(x.shape) >= p).astype(dtype)
+    # why: through ops.effect, so a compiled step draws its masks from the same generator
+    return x * ops.effect(_dropout_mask, rng, x.shape, p, dtype)
+
+
+def _dropout_mask(
+    rng: int | np.random.Generator | None, shape: tuple[int, ...], p: float, dtype: np.dtype
+) -> np.ndarray:
+    """1 / (1 - p) where a uniform draw from ``rng`` is at least ``p``, else 0."""
+    mask = (np.random.default_rng(rng).random(shape) >= p).astype(dtype)
     mask *= 1.0 / (1.0 - p)  # why: in place keeps the mask in x's dtype (float32 stays)
-    return x * mask
+    return mask
 
 
 def batch_norm(
@@ -382,12 +385,11 @@ def batch_norm(
         mean = x.mean(axis=axes, keepdims=True)
         xc = x - mean
         var = (xc * xc).mean(axis=axes, keepdims=True)
+        # why: through ops.effect, so a compiled step updates the statistics too
         if running_mean is not None:
-            running_mean *= momentum
-            running_mean += (1.0 - momentum) * mean.data.reshape(-1)
+            ops.effect(_moving_average, running_mean, mean.data, momentum)
         if running_var is not None:
-            running_var *= momentum
-            running_var += (1.0 - momentum) * var.data.reshape(-1)
+            ops.effect(_moving_average, running_var, var.data, momentum)
         xn = xc / (var + eps).sqrt()
     else:
         if running_mean is None or running_var is None:
@@ -396,7 +398,14 @@ def batch_norm(
                 "them, or training=True to use the batch statistics"
             )
         dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-        mean = np.asarray(running_mean, dtype=dtype).reshape(shape)
-        scale = (1.0 / np.sqrt(np.asarray(running_var, dtype=dtype) + eps)).reshape(shape)
+        # why: Tensor ops on the statistics, so a compiled step reads them when it runs
+        mean = Tensor(np.asarray(running_mean, dtype=dtype)).reshape(shape)
+        scale = (1.0 / (Tensor(np.asarray(running_var, dtype=dtype)) + eps).sqrt()).reshape(shape)
         xn = (x - mean) * scale
     return xn * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def _moving_average(running: np.ndarray, batch: np.ndarray, momentum: float) -> None:
+    """running = momentum * running + (1 - momentum) * batch, in place."""
+    running *= momentum
+    running += (1.0 - momentum) * batch.reshape(-1)

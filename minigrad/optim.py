@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.ops import announce, effect, forget_grads
 from minigrad.state_dict import Rule, count, like_array, validate_state_dict
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSprop", "Adam"]
@@ -74,8 +75,7 @@ class Optimizer:
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (sets ``.grad = None``)."""
-        for p in self.params:
-            p.grad = None
+        effect(forget_grads, self.params)
 
     def step(self) -> None:
         """Update every parameter that has a gradient, in place, or skip the whole step.
@@ -84,6 +84,7 @@ class Optimizer:
         parameter, no state, no ``t``) and a ``RuntimeWarning`` names the parameters: one
         inf would otherwise poison Adam's or RMSprop's averages for good.
         """
+        announce(Optimizer.step, self)  # why: a compiled step (mg.compile) replays this call
         grads = [p.grad for p in self.params]
         bad = []
         for i, (p, g) in enumerate(zip(self.params, grads, strict=True)):

@@ -189,32 +189,6 @@ class Tensor(TensorValues, NumPyMethods):
     def __getitem__(self, index: Any) -> Tensor:
         return ops.GetItem.apply(self, index=index)
 
-    # in-place operators: a leaf that requires grad is updated in place under no_grad (an
-    # optimizer or a layer keeps holding it) and refused otherwise; anything else rebinds
-    def __iadd__(self, other: Any) -> Tensor:
-        return self._in_place(ops.Add, other, "+=")
-
-    def __isub__(self, other: Any) -> Tensor:
-        return self._in_place(ops.Sub, other, "-=")
-
-    def __imul__(self, other: Any) -> Tensor:
-        return self._in_place(ops.Mul, other, "*=")
-
-    def __itruediv__(self, other: Any) -> Tensor:
-        return self._in_place(ops.Div, other, "/=")
-
-    def _in_place(self, op: type[Op], other: Any, symbol: str) -> Tensor:
-        if not self.requires_grad or self.creator is not None:
-            return op.apply(self, other)  # why: a value in the graph: the name takes the result
-        if _grad_enabled:
-            raise RuntimeError(
-                f"in-place {symbol} on a leaf tensor that requires grad (a parameter) would "
-                f"bypass the graph; to update its values write `with mg.no_grad(): w {symbol} "
-                f"...` (as an optimizer does); `w = w {symbol[0]} ...` makes a new tensor"
-            )
-        self.data[...] = op.apply(self, other).data  # why: shape must stay; values in place
-        return self
-
     # --- methods ----------------------------------------------------------------------------
     def sum(self, axis: int | Sequence[int] | None = None, keepdims: bool = False) -> Tensor:
         """Sum over ``axis`` (all axes if None).
@@ -569,6 +543,8 @@ def _backprop(
 
 
 def _accumulate(leaf: Tensor, g: np.ndarray, grads_in_use: set[int]) -> None:
+    if _observer is not None and hasattr(_observer, "accumulate"):  # mg.compile records it
+        _observer.accumulate(leaf, g)
     if leaf.grad is not None:
         leaf.grad = np.asarray(leaf.grad + g)  # why: a 0-d sum is a NumPy scalar otherwise
     elif g.flags.owndata and g.flags.writeable and id(g) not in grads_in_use:

@@ -91,6 +91,12 @@ class TensorValues:
     def __itruediv__(self, other: Any) -> Any:
         return self._in_place(self / other, "/=")  # type: ignore[operator]
 
+    def __ipow__(self, other: Any) -> Any:
+        return self._in_place(self**other, "**=")  # type: ignore[operator]
+
+    def __imatmul__(self, other: Any) -> Any:
+        return self._in_place(self @ other, "@=")  # type: ignore[operator]
+
     def _in_place(self, result: Any, symbol: str) -> Any:
         if not self.requires_grad or self.creator is not None:  # type: ignore[attr-defined]
             return result  # why: a value in the graph (or a constant): the name takes the result
@@ -100,5 +106,11 @@ class TensorValues:
                 f"bypass the graph; to update its values write `with mg.no_grad(): w {symbol} "
                 f"...` (as an optimizer does); `w = w {symbol[0]} ...` makes a new tensor"
             )
-        self.data[...] = result.data  # why: shape must stay; values in place
+        if result.shape != self.data.shape:
+            raise ValueError(
+                f"in-place {symbol} would change the shape {self.data.shape} of a leaf to "
+                f"{result.shape}; a tensor keeps its shape in place, so write w = w "
+                f"{symbol[:-1]} ... for a new tensor"
+            )
+        self.data[...] = result.data
         return self

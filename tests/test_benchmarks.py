@@ -28,5 +28,6 @@ def test_step_benchmark_quick_runs_and_gradients_agree():
     assert done.returncode == 0, report
     for name in SCENARIOS:
         assert f"grad-check {name} minigrad: agrees" in done.stdout, report
+        assert f"grad-check {name} compiled: agrees" in done.stdout, report
     assert "DISAGREES" not in done.stdout, report
     assert "gradient agreement: every scenario agrees" in done.stdout, report

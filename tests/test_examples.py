@@ -53,3 +53,22 @@ def test_main_training_job_prints_the_table_and_writes_checkpoint_and_plot(tmp_p
     assert {"affine1.W", "affine1.b", "affine2.W", "affine2.b"} <= set(state)
     assert state["affine1.W"].shape == (64, 50)
     assert "state.0.velocity" not in mg.load(tmp_path / "optimizer.npz")  # plain SGD: no buffers
+
+
+def test_main_training_job_compiled_gives_the_same_table(tmp_path):
+    def table(out: str) -> list[list[str]]:  # epoch, loss, train acc, test acc (not the time)
+        rows = re.findall(r"^\s*\d+\s+[0-9.]+\s+[0-9.]+\s+[0-9.]+", out, re.MULTILINE)
+        return [row.split() for row in rows]
+
+    eager = run("train.py", "--out", str(tmp_path / "eager"), "--no-progress", "--epochs", "3")
+    compiled = run(
+        "train.py",
+        "--out",
+        str(tmp_path / "compiled"),
+        "--no-progress",
+        "--epochs",
+        "3",
+        "--compile",
+    )
+    assert len(table(eager)) == 3
+    assert table(compiled) == table(eager)

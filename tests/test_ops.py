@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from cases import CASES, NOT_OPS
+from minigrad import functional as F
 from minigrad import ops
 from minigrad.tensor import Op, Tensor
 from minigrad.testing import assert_grads_match
@@ -180,3 +181,34 @@ def test_every_tensor_method_has_a_row():
     assert operators <= {c.name for c in CASES}
     for fn in ("concatenate", "stack", "where", "maximum", "minimum"):
         assert fn in {c.name for c in CASES}
+
+
+@pytest.mark.parametrize("targets", ["labels", "rows"])
+def test_cross_entropy_first_order_and_recorded_backward_agree(targets):
+    # why: the loss keeps a second, array-only backward for speed (first order): the same
+    # numbers as the recorded one that create_graph uses
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 4)) * 5
+    t = rng.integers(0, 4, 6) if targets == "labels" else rng.dirichlet(np.ones(4), 6)
+    for soft in [False, True] if targets == "rows" else [False]:
+        scores = mg.Tensor(x, requires_grad=True)
+        target = mg.Tensor(t, requires_grad=soft)
+        loss = F.softmax_cross_entropy(scores, target)
+        fast = mg.grad(loss, [scores, target] if soft else [scores], retain_graph=True)
+        recorded = mg.grad(loss, [scores, target] if soft else [scores], create_graph=True)
+        for a, b in zip(fast, recorded, strict=True):
+            np.testing.assert_allclose(a.data, b.data, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("op", ["affine", "relu"])
+def test_affine_and_relu_first_order_and_recorded_backward_agree(op):
+    # why: both keep an array-only first-order backward for eager speed
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((5, 4)), rng.standard_normal((4, 3)), rng.standard_normal(3)
+    ts = [mg.Tensor(a, requires_grad=True) for a in ((x, w, b) if op == "affine" else (x,))]
+    y = F.affine(*ts) if op == "affine" else ts[0].relu()
+    seed = rng.standard_normal(y.shape)
+    fast = mg.grad(y, ts, grad_outputs=seed, retain_graph=True)
+    recorded = mg.grad(y, ts, grad_outputs=mg.Tensor(seed), create_graph=True)
+    for a, r in zip(fast, recorded, strict=True):
+        np.testing.assert_allclose(a.data, r.data, rtol=1e-12, atol=1e-15)

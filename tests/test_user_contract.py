@@ -112,8 +112,23 @@ def test_in_place_arithmetic_under_no_grad_updates_the_same_leaf():
         x += 1
     assert x is same and x.data is data and x.dtype == np.float32
     np.testing.assert_allclose(x.data, [1.25, 1.75])
-    with mg.no_grad(), pytest.raises(ValueError):
+    with mg.no_grad(), pytest.raises(ValueError, match=r"change the shape \(2,\)"):
         x += np.ones((3, 2))  # the shape cannot change in place
+
+
+def test_power_and_matmul_in_place_keep_a_parameter_too():
+    layer = nn.Affine(2, 2, rng=0)
+    w, before = layer.W, layer.W.data.copy()
+    with pytest.raises(RuntimeError, match="no_grad"):
+        layer.W **= 2
+    with pytest.raises(RuntimeError, match="no_grad"):
+        layer.W @= np.eye(2)
+    np.testing.assert_array_equal(layer.W.data, before)
+    with mg.no_grad():
+        layer.W **= 2
+        layer.W @= 2 * np.eye(2)
+    assert layer.W is w and "W" in dict(layer.named_parameters())
+    np.testing.assert_allclose(layer.W.data, 2 * before**2)
 
 
 def test_in_place_arithmetic_on_a_graph_value_rebinds_the_name_and_keeps_the_gradient():

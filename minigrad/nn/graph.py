@@ -5,7 +5,7 @@ and returns a new node that knows its output shape (found by running the layer o
 on a small dummy batch, so a shape that does not fit fails at that very line).
 ``Graph(inputs, outputs)`` then sorts the recorded calls with the engine's
 ``toposort``, names and registers the layers, and keeps a flat execution plan, so
-calling it on real arrays is one loop over ``(layer, input slots, output slot)``.
+calling it on real arrays is one loop over ``(layer name, input slots, output slot)``.
 
 >>> from minigrad import nn
 >>> x = nn.Input((4,), name="x")
@@ -287,8 +287,8 @@ class Graph(Layer):
     their own ``name`` attribute when they have one (a nested ``Graph``'s ``name``,
     or one you set); a layer called twice is one member and shares its parameters.
 
-    As in ``Sequential``, an ``Affine`` whose output only a ``ReLU`` reads (and which is not
-    an output) runs together with it as one op.
+    Assigning another layer to a member name (``net.relu1 = nn.Tanh()``) runs it in that
+    layer's place.
 
     Raises ``ValueError`` when an output depends on an ``Input`` that is not among
     ``inputs``, when an input is never used, or on a cycle.
@@ -333,7 +333,7 @@ class Graph(Layer):
         self.nodes = order
         members = self._register(order, input_ids)
         _name_nodes(order, ins, input_ids, members)
-        self._plan(order, ins, input_ids, outs, single)
+        self._plan(order, ins, input_ids, outs, single, members)
 
     # --- building ---------------------------------------------------------------------------
     def _register(self, order: list[Node], input_ids: set[int]) -> dict[int, str]:
@@ -378,8 +378,10 @@ class Graph(Layer):
         input_ids: set[int],
         outs: list[Node],
         single: bool,
+        members: dict[int, str],
     ) -> None:
-        """The execution plan: (layer, input slots, output slot(s), kwargs) per call."""
+        """The execution plan: (layer's member name, input slots, output slot(s), kwargs) per
+        call; the layer is looked up by name when the graph runs, so a replaced one is used."""
         slots = {id(x): i for i, x in enumerate(ins)}
         for node in order:
             slots.setdefault(id(node), len(slots))
@@ -398,8 +400,7 @@ class Graph(Layer):
                 out: int | tuple[int, ...] = slots[id(node)]
             else:
                 out = tuple(slots.get(id(sibling), trash) for sibling in call.outputs)
-            plan.append((call.layer, in_slots, out, call.kwargs))
-        plan, step_nodes = _fuse(plan, step_nodes, {slots[id(y)] for y in outs})
+            plan.append((members[id(call.layer)], in_slots, out, call.kwargs))
         object.__setattr__(self, "_steps", plan)
         object.__setattr__(self, "_step_nodes", step_nodes)
         object.__setattr__(self, "_size", trash + 1)
@@ -419,10 +420,11 @@ class Graph(Layer):
         values: list[Any] = [None] * self._size
         values[: len(args)] = args
         step = None
+        layers = self.__dict__
         try:
             for step in self._steps:
-                layer, in_slots, out, kwargs = step
-                y = layer(*[values[i] for i in in_slots], **kwargs)
+                name, in_slots, out, kwargs = step
+                y = layers[name](*[values[i] for i in in_slots], **kwargs)
                 if type(out) is int:
                     values[out] = y
                 else:
@@ -505,35 +507,6 @@ class Graph(Layer):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}" if self.name is not None else ""
-
-
-def _fuse(plan: list[tuple], nodes: list[Node], outputs: set[int]) -> tuple[list, list[Node]]:
-    """Merge a step into the step that produced its only input, where the two layers fuse.
-
-    The producer's result must be read by that step alone and not be a graph output. E.g.
-    an ``Affine`` whose output feeds only a ``ReLU`` runs as one op; see
-    ``Layer._fused_with``.
-    """
-    readers: dict[int, int] = {}
-    for _, in_slots, _, _ in plan:
-        for slot in in_slots:
-            readers[slot] = readers.get(slot, 0) + 1
-    at = {out: i for i, (_, _, out, _) in enumerate(plan) if type(out) is int}
-    fused: dict[int, tuple] = {}
-    merged: set[int] = set()
-    for j, (layer, in_slots, out, kwargs) in enumerate(plan):
-        if len(in_slots) != 1 or kwargs:
-            continue
-        i = at.get(in_slots[0])  # why: a producer already merged runs inside another step
-        if i is None or i in merged or in_slots[0] in outputs:
-            continue
-        first, first_in, _, first_kwargs = plan[i]
-        if readers[in_slots[0]] != 1 or first_kwargs or (call := first._fused_with(layer)) is None:
-            continue
-        fused[i] = (call, first_in, out, {})
-        merged.add(j)
-    steps = [fused.get(i, step) for i, step in enumerate(plan) if i not in merged]
-    return steps, [node for i, node in enumerate(nodes) if i not in merged]
 
 
 def _sort(outs: list[Node], input_ids: set[int]) -> list[Node]:

@@ -7,14 +7,20 @@ parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
+import minigrad.tensor as _engine
+from minigrad.ops import effect, forget_grads
 from minigrad.state_dict import like_array, validate_state_dict
 from minigrad.tensor import Tensor
+
+# why: bumped by every change a compiled plan depends on (members, modes, dtypes, state), so a
+# plan checks one number per call; mg.compile's guards then look at what changed
+structure_version = [0]
 
 
 class Parameter(Tensor):
@@ -101,6 +107,8 @@ class Layer:
                 f"{type(self).__name__}.__init__ must call super().__init__() before "
                 f"assigning attributes (assigning {name!r})"
             )
+        if name not in self._buffers:
+            structure_version[0] += 1
         if isinstance(value, Parameter | Layer):
             self._buffers.pop(name, None)
             members[name] = value  # a reassigned name keeps its place in the order
@@ -129,15 +137,9 @@ class Layer:
         for a in args:
             if isinstance(a, Symbolic):
                 return a._call_layer(self, args, kwargs)
+        if _engine._observer is not None and hasattr(_engine._observer, "call_layer"):
+            return _engine._observer.call_layer(self, args, kwargs)  # mg.compile's tracer
         return self.forward(*args, **kwargs)
-
-    def _fused_with(self, following: Layer) -> Callable[[Any], Any] | None:
-        """One call doing ``following(self(x))`` faster, or None: used by Sequential and Graph.
-
-        The fused call must give the same values and gradients; only the recorded graph
-        may differ (fewer ops). ``Affine`` followed by ``ReLU`` is the one pair so far.
-        """
-        return None
 
     # --- what it owns ----------------------------------------------------------------------
     def named_layers(self, prefix: str = "") -> Iterator[tuple[str, Layer]]:
@@ -186,12 +188,12 @@ class Layer:
 
     def zero_grad(self) -> None:
         """Forget every parameter's gradient (``.grad = None``)."""
-        for p in self.parameters():
-            p.grad = None
+        effect(forget_grads, self.parameters())
 
     # --- modes and dtype -------------------------------------------------------------------
     def train(self, mode: bool = True) -> Layer:
         """Training mode for this layer and every sub-layer; returns self."""
+        structure_version[0] += 1
         for _, layer in self.named_layers():
             object.__setattr__(layer, "training", mode)
         return self
@@ -205,6 +207,7 @@ class Layer:
         dtype = np.dtype(dtype)
         if dtype.kind != "f":
             raise TypeError(f"astype needs a float dtype such as np.float32, got {dtype}")
+        structure_version[0] += 1
         for p in self.parameters():
             p.data = p.data.astype(dtype)
             p.grad = None if p.grad is None else p.grad.astype(dtype)
@@ -239,6 +242,7 @@ class Layer:
             for name, (layer, target) in targets.items()
         }
         values = validate_state_dict(type(self).__name__, state, rules)
+        structure_version[0] += 1
         for name, (layer, target) in targets.items():
             if layer is None:
                 target.data[...] = values[name]  # why: in place, optimizers keep their refs
@@ -266,8 +270,7 @@ class Sequential(Layer):
     """A chain: each layer's output is the next one's input.
 
     Layers are named by kind and number, as in the book: ``affine1``, ``relu1``, ``affine2``.
-    An ``Affine`` followed by a ``ReLU`` runs as one op (``ops.AffineReLU``): the same
-    numbers, faster, and without keeping the pre-activation.
+    Assigning another layer to a name (``net.relu1 = nn.Tanh()``) puts it in that place.
 
     >>> from minigrad import nn
     >>> net = nn.Sequential(nn.Affine(4, 3), nn.ReLU(), nn.Affine(3, 2))
@@ -292,11 +295,16 @@ class Sequential(Layer):
             names.append(f"{kind}{counts[kind]}")
             setattr(self, names[-1], layer)
         object.__setattr__(self, "layers", tuple(layers))
-        object.__setattr__(self, "_steps", _fused_steps(self.layers))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if "layers" in self.__dict__:  # why: a replaced (or removed) layer changes the chain
+            chain = tuple(v for v in self._members.values() if isinstance(v, Layer))
+            object.__setattr__(self, "layers", chain)
 
     def forward(self, x: Any) -> Any:
-        for step in self._steps:
-            x = step(x)
+        for layer in self.layers:
+            x = layer(x)
         return x
 
     def __getitem__(self, i: int) -> Layer:
@@ -338,14 +346,3 @@ class Sequential(Layer):
         for layer in self.layers:
             h = layer(h)
         return Graph(x, h, name="Sequential").summary().replace("Graph 'Sequential'", "Sequential")
-
-
-def _fused_steps(layers: tuple[Layer, ...]) -> list[Callable[[Any], Any]]:
-    """The calls that run ``layers`` in turn, a fusable pair (Affine then ReLU) as one."""
-    steps: list[Callable[[Any], Any]] = []
-    i = 0
-    while i < len(layers):
-        fused = layers[i]._fused_with(layers[i + 1]) if i + 1 < len(layers) else None
-        steps.append(layers[i] if fused is None else fused)
-        i += 1 if fused is None else 2
-    return steps

@@ -9,7 +9,6 @@ separate positional arguments: ``loss(scores, t)``, ``Add()(a, b, c)``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,18 +66,6 @@ class Affine(Layer):
         self.W, self.b = weights("Affine", weight_init, in_features, shape, out, dtype, rng)
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return self._affine(x, relu=False)
-
-    def _fused_with(self, following: Layer) -> Callable[[Any], Tensor] | None:
-        # why: only the plain layers: a subclass may have changed what either computes
-        if _plain(self, Affine) and _plain(following, ReLU):
-            return self._affine_relu
-        return None
-
-    def _affine_relu(self, x: ArrayLike | Tensor) -> Tensor:
-        return self._affine(x, relu=True)
-
-    def _affine(self, x: ArrayLike | Tensor, relu: bool) -> Tensor:
         shape = x.shape if isinstance(x, Tensor | np.ndarray) else np.shape(x)
         if len(shape) == 0 or shape[-1] != self.in_features:
             raise ValueError(
@@ -87,20 +74,14 @@ class Affine(Layer):
                 f"{self.in_features}) (put Flatten() before it for images)"
             )
         if len(shape) == 2:  # why: one fused op for the common case
-            return F.affine(x, self.W, self.b, relu=relu)
+            return F.affine(x, self.W, self.b)
         # why: (N, ..., in) as rows of one matrix, so the fused op serves every time step
         rows = _tensor(x).reshape(-1, self.in_features)
-        return F.affine(rows, self.W, self.b, relu=relu).reshape(*shape[:-1], self.out_features)
+        return F.affine(rows, self.W, self.b).reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         sizes = f"in_features={self.in_features}, out_features={self.out_features}"
         return f"{sizes}, weight_init={self.weight_init!r}, dtype={self.W.dtype}"
-
-
-def _plain(layer: Layer, cls: type[Layer]) -> bool:
-    """True if ``layer`` computes what ``cls`` does: no ``forward`` or ``__call__`` of its own."""
-    kind = type(layer)
-    return kind.forward is cls.forward and kind.__call__ is Layer.__call__
 
 
 class ReLU(Layer):

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
+from minigrad import ops
 from minigrad.checks import dropout_probability, positive_int
 from minigrad.nn.layer import Layer, Parameter
 from minigrad.tensor import Tensor
@@ -106,9 +107,7 @@ class BatchNorm(Layer):
                 f"num_features (the features or channels on axis 1)"
             )
         if self.training:
-            # why: updated in fresh arrays, so whoever holds the old buffer sees no change
-            self.running_mean = self.running_mean.copy()
-            self.running_var = self.running_var.copy()
+            ops.effect(_fresh_statistics, self)  # why: through ops.effect, so mg.compile sees it
         return F.batch_norm(
             x,
             self.gamma,
@@ -125,3 +124,10 @@ class BatchNorm(Layer):
             f"{self.num_features}, momentum={self.momentum}, eps={self.eps}, "
             f"dtype={self.gamma.dtype}"
         )
+
+
+def _fresh_statistics(layer: BatchNorm) -> None:
+    """Copy the running statistics into new arrays, so whoever holds the old ones sees no
+    change when they are updated."""
+    layer.running_mean = layer.running_mean.copy()
+    layer.running_var = layer.running_var.copy()
