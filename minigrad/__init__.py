@@ -7,7 +7,7 @@
 array([2., 4., 6.])
 """
 
-from minigrad import data, nn, optim, viz
+from minigrad import data, nn, onnx, optim, viz
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
 from minigrad.gradcheck import GradcheckError, gradcheck, numerical_grad
 from minigrad.io import load, save
@@ -34,5 +34,6 @@ __all__ = [
     "optim",
     "nn",
     "viz",
+    "onnx",
 ]
 __version__ = "0.1.0"
