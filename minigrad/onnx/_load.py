@@ -353,12 +353,18 @@ def _batch_norm(loader: _Loader, node: Any) -> None:
     gamma, beta, mean, var = (loader.constant(node, i) for i in (1, 2, 3, 4))
     # why: ONNX's momentum weighs the old running value, as minigrad's does (PyTorch's is
     # the other weight: torch.onnx writes 1 - torch's momentum)
-    layer = nn.BatchNorm(len(gamma), momentum=a["momentum"], eps=a["epsilon"], dtype=gamma.dtype)
+    momentum, eps = _decimal(a["momentum"]), _decimal(a["epsilon"])
+    layer = nn.BatchNorm(len(gamma), momentum=momentum, eps=eps, dtype=gamma.dtype)
     layer.gamma.data[...] = gamma
     layer.beta.data[...] = beta
     layer.running_mean = mean.astype(gamma.dtype)
     layer.running_var = var.astype(gamma.dtype)
     loader.call(node, layer, x)
+
+
+def _decimal(value: float) -> float:
+    """A float attribute (ONNX keeps float32) as the shortest decimal it stands for: 1e-3."""
+    return float(str(np.float32(value)))
 
 
 def _activation(kind: type[nn.Layer]) -> Callable[[_Loader, Any], None]:
