@@ -3,6 +3,8 @@ on files written with onnx.helper, and against PyTorch on files torch.onnx.expor
 
 from __future__ import annotations
 
+import os
+import re
 import subprocess
 import sys
 import warnings
@@ -604,3 +606,35 @@ def test_torch_file_with_a_fixed_batch_of_one_runs_at_any_batch(tmp_path):
     x = torch.randn(9, 5)
     with torch.no_grad():
         close(net(x.numpy()).numpy(), module(x).numpy(), 1e-5)
+
+
+# --- the example ----------------------------------------------------------------------------
+def figure(text, label):
+    match = re.search(rf"^{label}\s+([-+0-9.eE]+)", text, re.MULTILINE)
+    assert match, f"no {label!r} line in:\n{text}"
+    return float(match.group(1))
+
+
+def test_example_runs_both_ways_and_the_predictions_agree(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "onnx_roundtrip.py"), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "OPENBLAS_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 0, f"{done.stdout}\n{done.stderr}"
+    out = done.stdout
+    assert figure(out, "predictions agree") == 1.0
+    assert figure(out, "largest relative score difference") <= 1e-5
+    assert figure(out, "test accuracy minigrad") == figure(out, "test accuracy onnxruntime")
+    assert figure(out, "test accuracy minigrad") > 0.5
+    assert figure(out, "as loaded, largest relative difference from onnxruntime") <= 1e-5
+    assert figure(out, "fine-tuning loss last epoch") < figure(out, "fine-tuning loss first epoch")
+    before = figure(out, "test accuracy before fine-tuning")
+    assert figure(out, "test accuracy after fine-tuning") > before + 0.3
+    assert re.search(r"onnxruntime differs by ([0-9.e+-]+)", out)
+    assert float(re.search(r"onnxruntime differs by ([0-9.e+-]+)", out).group(1)) <= 1e-5
+    files = {"simple_convnet.onnx", "foreign_mlp.onnx", "foreign_mlp_tuned.onnx"}
+    assert files <= {p.name for p in tmp_path.iterdir()}
+    onnx.checker.check_model(onnx.load(tmp_path / "simple_convnet.onnx"))
