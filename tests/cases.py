@@ -16,6 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 import minigrad.functional as F
+from minigrad.nn import sequence
 from minigrad.testing import arrays, axes, broadcastable_shapes, shapes
 
 Inputs = Any  # a strategy of (tuple of arrays, dict of settings)
@@ -579,5 +580,64 @@ CASES += [
         lambda cols, **k: F.col2im(cols, **k),
         col2im_reference,
         inputs=_im2col_inputs(adjoint=True),
+    ),
+]
+
+
+# --- recurrences: the RNN and LSTM primitives over a whole sequence --------------------------
+def rnn_reference(a, wh, h0):
+    """Slow and obviously right: h_t = tanh(a_t + h_{t-1} Wh), one step at a time."""
+    h, hs = h0, []
+    for t in range(a.shape[1]):
+        h = np.tanh(a[:, t] + h @ wh)
+        hs.append(h)
+    return np.stack(hs, axis=1)
+
+
+def lstm_reference(a, wh, h0, c0):
+    """Slow and obviously right: the sequel's LSTM (gate blocks f, g, i, o); stack([hs, cs])."""
+
+    def sigmoid(x):
+        return 1 / (1 + np.exp(-x))
+
+    H = wh.shape[0]
+    h, c, hs, cs = h0, c0, [], []
+    for t in range(a.shape[1]):
+        A = a[:, t] + h @ wh
+        f, g = sigmoid(A[:, :H]), np.tanh(A[:, H : 2 * H])
+        i, o = sigmoid(A[:, 2 * H : 3 * H]), sigmoid(A[:, 3 * H :])
+        c = f * c + g * i
+        h = o * np.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return np.stack([np.stack(hs, axis=1), np.stack(cs, axis=1)])
+
+
+def _scan_inputs(blocks: int) -> Inputs:
+    @st.composite
+    def build(draw):
+        n, steps, hidden = draw(st.integers(1, 2)), draw(st.integers(1, 3)), draw(st.integers(1, 3))
+        a = draw(arrays((n, steps, blocks * hidden), min_value=-2, max_value=2))
+        wh = draw(arrays((hidden, blocks * hidden), min_value=-1, max_value=1))
+        states = [
+            draw(arrays((n, hidden), min_value=-1, max_value=1)) for _ in range(blocks // 4 + 1)
+        ]
+        return (a, wh, *states), {}
+
+    return build()
+
+
+CASES += [
+    Case(
+        "rnn_scan",
+        lambda a, wh, h0: sequence.RNNScan.apply(a, wh, h0),
+        rnn_reference,
+        inputs=_scan_inputs(1),
+    ),
+    Case(
+        "lstm_scan",
+        lambda a, wh, h0, c0: sequence.LSTMScan.apply(a, wh, h0, c0),
+        lstm_reference,
+        inputs=_scan_inputs(4),
     ),
 ]

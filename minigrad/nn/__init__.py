@@ -1,5 +1,6 @@
 """Layers, and networks built from them: ``Sequential`` chains and ``Graph`` DAGs."""
 
+from minigrad.nn.attention import MultiHeadAttention
 from minigrad.nn.conv import Conv2d, MaxPool2d
 from minigrad.nn.graph import Graph, Input, Node
 from minigrad.nn.layer import Layer, Parameter, Sequential
@@ -16,6 +17,7 @@ from minigrad.nn.layers import (
     Tanh,
 )
 from minigrad.nn.norm import BatchNorm, Dropout
+from minigrad.nn.sequence import GELU, LSTM, RNN, Embedding, LayerNorm, clip_grad_norm
 
 __all__ = [
     "Layer",
@@ -35,6 +37,13 @@ __all__ = [
     "MaxPool2d",
     "Dropout",
     "BatchNorm",
+    "Embedding",
+    "LayerNorm",
+    "GELU",
+    "RNN",
+    "LSTM",
+    "MultiHeadAttention",
+    "clip_grad_norm",
     "Input",
     "Node",
     "Graph",

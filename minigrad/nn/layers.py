@@ -70,8 +70,9 @@ def _positive_int(value: Any, what: str) -> int:
 class Affine(Layer):
     """y = x @ W + b, with the book's names: ``W (in_features, out_features)``, ``b (out,)``.
 
-    The product runs over the last axis of ``x``, so ``x`` is ``(N, in_features)``
-    (or has more leading axes; use ``Flatten`` first for images).
+    The product runs over the last axis of ``x``, so ``x`` is ``(N, in_features)`` or has
+    more leading axes, ``(N, ..., in_features)``, as a sequence ``(N, T, in_features)``
+    (every step gets the same weights; use ``Flatten`` first for images).
 
     - ``weight_init``: ``"he"`` draws W from N(0, 2/in_features), for ReLU nets;
       ``"xavier"`` from N(0, 1/in_features), for sigmoid and tanh nets. This is the
@@ -89,6 +90,8 @@ class Affine(Layer):
     ((3, 2), (2,))
     >>> layer(np.ones((4, 3))).shape
     (4, 2)
+    >>> layer(np.ones((4, 5, 3))).shape
+    (4, 5, 2)
     >>> np.array_equal(Affine(3, 2, rng=0).W.data, Affine(3, 2, rng=0).W.data)
     True
     """
@@ -130,8 +133,9 @@ class Affine(Layer):
             )
         if len(shape) == 2:  # why: one fused op for the common case
             return F.affine(x, self.W, self.b, relu=relu)
-        y = x @ self.W + self.b
-        return y.relu() if relu else y
+        # why: (N, ..., in) as rows of one matrix, so the fused op serves every time step
+        rows = _tensor(x).reshape(-1, self.in_features)
+        return F.affine(rows, self.W, self.b, relu=relu).reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         sizes = f"in_features={self.in_features}, out_features={self.out_features}"

@@ -1,0 +1,108 @@
+"""Multi-head self-attention, the transformer's way of letting every step look at the others.
+
+A composition of Tensor ops: three fused Affines (queries, keys, values), reshapes and
+transposes that split the features into heads, two batched matmuls, a softmax, and a last
+Affine. Its backward comes from the engine; the op count does not grow with the length.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from minigrad import functional as F
+from minigrad.nn.layer import Layer, Parameter
+from minigrad.nn.layers import _positive_int
+from minigrad.nn.sequence import _float_dtype, _generator
+from minigrad.tensor import Tensor, _tensor
+
+
+def causal_mask(steps: int, dtype: DTypeLike = np.float64) -> np.ndarray:
+    """(T, T) additive mask: 0 where step t may look (s <= t), -inf at the future (s > t).
+
+    >>> causal_mask(3)
+    array([[  0., -inf, -inf],
+           [  0.,   0., -inf],
+           [  0.,   0.,   0.]])
+    """
+    future = np.triu(np.ones((steps, steps), dtype=bool), k=1)
+    return np.where(future, -np.inf, 0.0).astype(dtype)
+
+
+class MultiHeadAttention(Layer):
+    """Self-attention over ``(N, T, dim)`` with ``heads`` heads of ``d = dim // heads`` features.
+
+    ``Q = x Wq + bq``, ``K = x Wk + bk``, ``V = x Wv + bv``; head h uses the columns
+    ``h*d : (h+1)*d`` of each and weighs the values by ``softmax(Q_h K_h^T / sqrt(d))`` over
+    the steps; the heads' results, side by side, go through ``Wo, bo``:
+    ``y = concat_h(softmax(Q_h K_h^T / sqrt(d)) V_h) Wo + bo``. With ``causal=True`` step t
+    sees only steps 0..t (the future's scores are -inf before the softmax), as a language
+    model must. Parameters ``Wq, Wk, Wv, Wo (dim, dim)`` start at standard normal /
+    sqrt(dim), the biases at zero.
+
+    ``forward(x, return_weights=False)``: with ``return_weights=True`` also the attention
+    weights ``(N, heads, T, T)`` (row t: how much step t takes from each step).
+
+    >>> attention = MultiHeadAttention(8, heads=2, causal=True, rng=0)
+    >>> y, weights = attention(np.ones((3, 5, 8)), return_weights=True)
+    >>> y.shape, weights.shape
+    ((3, 5, 8), (3, 2, 5, 5))
+    >>> bool((weights.numpy()[..., 0, 1:] == 0).all())  # step 0 sees only itself
+    True
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        causal: bool = False,
+        dtype: DTypeLike = np.float64,
+        rng: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.dim = _positive_int(dim, "MultiHeadAttention: dim")
+        self.heads = _positive_int(heads, "MultiHeadAttention: heads")
+        if self.dim % self.heads:
+            divisors = [k for k in range(1, self.dim + 1) if self.dim % k == 0]
+            raise ValueError(
+                f"MultiHeadAttention: heads={self.heads} does not divide dim={self.dim}; every "
+                f"head gets dim // heads features, so pick heads among {divisors}"
+            )
+        self.causal = bool(causal)
+        dtype = _float_dtype("MultiHeadAttention", dtype)
+        source = _generator(rng)
+        for name in ("q", "k", "v", "o"):
+            w = source.standard_normal((self.dim, self.dim)) / np.sqrt(self.dim)
+            setattr(self, f"W{name}", Parameter(w.astype(dtype)))
+            setattr(self, f"b{name}", Parameter(np.zeros(self.dim, dtype=dtype)))
+
+    def forward(
+        self, x: ArrayLike | Tensor, return_weights: bool = False
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        x = _tensor(x)
+        if x.ndim != 3 or x.shape[2] != self.dim:
+            raise ValueError(
+                f"MultiHeadAttention(dim={self.dim}, heads={self.heads}) needs sequences "
+                f"(N, T, {self.dim}), got shape {x.shape}; the last axis must hold the "
+                f"{self.dim} features of each step"
+            )
+        n, steps, dim = x.shape
+        d = dim // self.heads
+        rows = x.reshape(n * steps, dim)
+
+        def split(w: Tensor, b: Tensor) -> Tensor:  # (N*T, dim) -> (N, heads, T, d)
+            return F.affine(rows, w, b).reshape(n, steps, self.heads, d).transpose(0, 2, 1, 3)
+
+        # why: 1/sqrt(d) applied to Q, (N, h, T, d), is cheaper than to the (N, h, T, T) scores
+        q = split(self.Wq, self.bq) * float(1.0 / np.sqrt(d))
+        k, v = split(self.Wk, self.bk), split(self.Wv, self.bv)
+        scores = q @ k.transpose(0, 1, 3, 2)  # (N, heads, T, T): row t scores every step
+        if self.causal:
+            scores = scores + causal_mask(steps, scores.dtype)
+        weights = F.softmax(scores, axis=-1)
+        mixed = (weights @ v).transpose(0, 2, 1, 3).reshape(n * steps, dim)
+        y = F.affine(mixed, self.Wo, self.bo).reshape(n, steps, dim)
+        return (y, weights) if return_weights else y
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, heads={self.heads}, causal={self.causal}, dtype={self.Wq.dtype}"

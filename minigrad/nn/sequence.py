@@ -1,0 +1,541 @@
+"""Layers for sequences, from *Deep Learning from Scratch 2*: Embedding, RNN, LSTM, and the
+transformer's LayerNorm and GELU.
+
+Sequences are batch-first, ``(N, T, D)``: N sequences of T steps of D features. The
+parameters keep the sequel's names (``W`` of an embedding; ``Wx``, ``Wh``, ``b`` of a
+recurrent layer, the LSTM's four gate blocks in its order f, g, i, o).
+
+Embedding, LayerNorm and GELU are compositions of Tensor ops (indexing, mean, sqrt,
+tanh): they need no backward of their own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
+
+from minigrad import functional as F
+from minigrad.functional import stack
+from minigrad.nn.layer import Layer, Parameter
+from minigrad.nn.layers import _positive_int
+from minigrad.tensor import Op, Tensor, _tensor, grad, is_grad_enabled
+
+
+def _float_dtype(kind: str, dtype: DTypeLike) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{kind} needs a float dtype such as np.float32, got {dtype}")
+    return dtype
+
+
+def _generator(rng: int | np.random.Generator | None) -> np.random.Generator | object:
+    """NumPy's global generator for None (so ``np.random.seed`` works), else a Generator."""
+    return np.random if rng is None else np.random.default_rng(rng)
+
+
+def _check_features(kind: str, shape: tuple[int, ...], size: int, what: str) -> None:
+    if len(shape) == 0 or shape[-1] != size:
+        raise ValueError(
+            f"{kind} needs inputs whose last axis has {size} {what}, got shape {shape}; "
+            f"pass (..., {size})"
+        )
+
+
+# --- LayerNorm and GELU ------------------------------------------------------------------------
+def layer_norm(x: ArrayLike | Tensor, gamma: object, beta: object, eps: float = 1e-5) -> Tensor:
+    """(x - mean) / sqrt(var + eps) * gamma + beta over the last axis (biased variance).
+
+    >>> layer_norm(Tensor([[1.0, 3.0]]), np.ones(2), np.zeros(2)).numpy().round(4)
+    array([[-1.,  1.]])
+    """
+    x = _tensor(x)
+    xc = x - x.mean(axis=-1, keepdims=True)
+    var = (xc * xc).mean(axis=-1, keepdims=True)
+    return xc / (var + eps).sqrt() * gamma + beta
+
+
+def gelu(x: ArrayLike | Tensor) -> Tensor:
+    """The tanh approximation 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+
+    >>> gelu(Tensor([-1.0, 0.0, 1.0])).numpy().round(4)
+    array([-0.1588,  0.    ,  0.8412])
+    """
+    x = _tensor(x)
+    # why: x + 0.044715 x^3 = x (1 + 0.044715 x^2), one multiply fewer
+    inner = x * (x * x * (0.044715 * _SQRT_2_OVER_PI) + _SQRT_2_OVER_PI)
+    return x * (inner.tanh() + 1.0) * 0.5
+
+
+_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+
+
+class LayerNorm(Layer):
+    """y = (x - mean) / sqrt(var + eps) * gamma + beta, over the last axis of each sample.
+
+    Unlike ``BatchNorm``, the statistics are each position's own (the mean and biased
+    variance of its ``dim`` features), so training and eval compute the same thing and a
+    batch of one works. ``gamma`` starts at ones and ``beta`` at zeros, shape ``(dim,)``.
+
+    >>> norm = LayerNorm(2)
+    >>> norm(np.array([[[1.0, 3.0], [5.0, 4.0]]])).numpy().round(4)
+    array([[[-1.,  1.],
+            [ 1., -1.]]])
+    >>> [name for name, _ in norm.named_parameters()]
+    ['gamma', 'beta']
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-5, dtype: DTypeLike = np.float64) -> None:
+        super().__init__()
+        self.dim = _positive_int(dim, "LayerNorm: dim")
+        if not eps > 0:
+            raise ValueError(f"LayerNorm: eps must be > 0 (it keeps 1/sqrt finite), got {eps}")
+        self.eps = float(eps)
+        dtype = _float_dtype("LayerNorm", dtype)
+        self.gamma = Parameter(np.ones(self.dim, dtype=dtype))
+        self.beta = Parameter(np.zeros(self.dim, dtype=dtype))
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        _check_features(f"LayerNorm({self.dim})", np.shape(x), self.dim, "features")
+        return layer_norm(x, self.gamma, self.beta, self.eps)
+
+    def extra_repr(self) -> str:
+        return f"{self.dim}, eps={self.eps}, dtype={self.gamma.dtype}"
+
+
+class GELU(Layer):
+    """y = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), the transformer's activation.
+
+    The tanh approximation of x times the standard normal CDF (GPT-2's and BERT's; PyTorch's
+    ``GELU(approximate="tanh")``): smooth, close to ReLU far from 0, slightly negative below.
+
+    >>> GELU()(np.array([-3.0, 0.0, 3.0])).numpy().round(4)
+    array([-0.0036,  0.    ,  2.9964])
+    """
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        return gelu(x)
+
+
+# --- Embedding ---------------------------------------------------------------------------------
+class Embedding(Layer):
+    """Row lookup: integer ids of any shape -> ``W[ids]``, of shape ``ids.shape + (dim,)``.
+
+    ``W (num_embeddings, dim)`` is the sequel's name; it starts at ``weight_init`` times
+    standard normal values (0.01, the sequel's; a float standard deviation). The lookup is
+    indexing, so an id that occurs several times in a batch gets the sum of its gradients.
+    Ids are integers in ``[0, num_embeddings)``: anything else is an error, not a wrap-around.
+
+    >>> emb = Embedding(5, 3, rng=0)
+    >>> emb(np.array([[0, 4, 4]])).shape
+    (1, 3, 3)
+    >>> np.array_equal(emb(np.array([4])).numpy(), emb.W.numpy()[[4]])
+    True
+    """
+
+    def __init__(
+        self,
+        num_embeddings: int,
+        dim: int,
+        weight_init: float = 0.01,
+        dtype: DTypeLike = np.float64,
+        rng: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.num_embeddings = _positive_int(num_embeddings, "Embedding: num_embeddings")
+        self.dim = _positive_int(dim, "Embedding: dim")
+        if isinstance(weight_init, bool) or not isinstance(weight_init, int | float):
+            raise TypeError(
+                f"Embedding: weight_init is the standard deviation of W, a float such as "
+                f"0.01, got {weight_init!r}"
+            )
+        dtype = _float_dtype("Embedding", dtype)
+        values = _generator(rng).standard_normal((self.num_embeddings, self.dim))
+        self.W = Parameter((float(weight_init) * values).astype(dtype))
+
+    def forward(self, ids: ArrayLike | Tensor) -> Tensor:
+        return self.W[self._check_ids(ids)]
+
+    def _check_ids(self, ids: ArrayLike | Tensor) -> np.ndarray:
+        values = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
+        name = f"Embedding({self.num_embeddings}, {self.dim})"
+        if values.dtype.kind not in "iu":
+            hint = ""
+            if values.dtype.kind == "f" and np.all(values == np.round(values)):
+                hint = "; they look whole: pass ids.astype(np.int64)"
+            raise TypeError(
+                f"{name}: ids must be integers, got dtype {values.dtype} of shape "
+                f"{values.shape}{hint}"
+            )
+        if values.size and (values.min() < 0 or values.max() >= self.num_embeddings):
+            bad = np.flatnonzero((values < 0) | (values >= self.num_embeddings))
+            raise ValueError(
+                f"{name}: ids must lie in [0, {self.num_embeddings}), got "
+                f"{values.reshape(-1)[bad[:5]].tolist()} at flat positions {bad[:5].tolist()}"
+                f"{' (and more)' if bad.size > 5 else ''}; make num_embeddings the vocabulary "
+                f"size"
+            )
+        return values
+
+    def extra_repr(self) -> str:
+        return f"{self.num_embeddings}, {self.dim}, dtype={self.W.dtype}"
+
+
+# --- recurrent layers --------------------------------------------------------------------------
+# Written step by step with Tensor ops, a recurrent layer records about fifteen ops per time
+# step, and slicing step t out of the (N, T, ...) input makes a gradient of the whole input
+# per step (T^2 work). So the recurrence over all steps is one primitive, for speed: forward
+# and a first-order backward (backpropagation through time) on arrays; under
+# ``create_graph`` its backward differentiates the step-by-step composition instead, so
+# higher derivatives hold too. The input projection x Wx + b of every step is one Affine.
+def rnn_steps(a: Tensor, Wh: Tensor, h: Tensor) -> Tensor:
+    """The RNN's recurrence as Tensor ops: h_t = tanh(a_t + h_{t-1} Wh), all h_t as (N, T, H).
+
+    ``a (N, T, H)`` holds every step's x_t Wx + b. The readable definition behind
+    ``RNN``'s primitive (whose backward differentiates this one when it is recorded).
+    """
+    hs = []
+    for t in range(a.shape[1]):
+        h = (a[:, t] + h @ Wh).tanh()
+        hs.append(h)
+    return stack(hs, axis=1)
+
+
+def lstm_steps(a: Tensor, Wh: Tensor, h: Tensor, c: Tensor) -> Tensor:
+    """The LSTM's recurrence as Tensor ops; returns ``stack([hs, cs])``, shape (2, N, T, H).
+
+    ``a (N, T, 4H)`` holds every step's x_t Wx + b; the gate blocks are f, g, i, o:
+    ``A = a_t + h_{t-1} Wh``, ``c_t = f c_{t-1} + g i``, ``h_t = o tanh(c_t)``.
+    """
+    H = Wh.shape[0]
+    hs, cs = [], []
+    for t in range(a.shape[1]):
+        A = a[:, t] + h @ Wh
+        f, g = A[:, :H].sigmoid(), A[:, H : 2 * H].tanh()
+        i, o = A[:, 2 * H : 3 * H].sigmoid(), A[:, 3 * H :].sigmoid()
+        c = f * c + g * i
+        h = o * c.tanh()
+        hs.append(h)
+        cs.append(c)
+    return stack([stack(hs, axis=1), stack(cs, axis=1)])
+
+
+def _reciprocal_one_plus_exp(x: np.ndarray) -> None:
+    """x <- 1 / (1 + e^x), in place: sigmoid(-x)."""
+    np.exp(x, out=x)
+    x += 1.0
+    np.reciprocal(x, out=x)
+
+
+def _composed_grads(op: Op, steps: object, gy: Tensor) -> tuple[Tensor | None, ...]:
+    """``op``'s gradients as a recorded function: differentiate the step-by-step ops."""
+    inputs = op.inputs
+    y = steps(*inputs)
+    found = grad(y, list(inputs), gy, create_graph=True)
+    return tuple(g if x.requires_grad else None for g, x in zip(found, inputs, strict=True))
+
+
+class RNNScan(Op):
+    """hs = every h_t of h_t = tanh(a_t + h_{t-1} Wh), h_0 = h0;  backward through time.
+
+    Inputs ``a (N, T, H)`` (x_t Wx + b of every step), ``Wh (H, H)``, ``h0 (N, H)``;
+    output ``(N, T, H)``. With dA_t = (dh_t + dA_{t+1} Wh^T)(1 - h_t^2): da_t = dA_t,
+    dWh = sum_t h_{t-1}^T dA_t, dh0 = dA_1 Wh^T.
+    """
+
+    keeps_output = True
+
+    def forward(self, a: np.ndarray, wh: np.ndarray, h0: np.ndarray) -> np.ndarray:
+        n, steps, _ = a.shape
+        hs = np.empty((steps, n, wh.shape[0]), dtype=np.result_type(a, wh, h0))
+        # why: tanh(x) = 2 / (1 + e^-2x) - 1 through exp, several times faster than np.tanh;
+        # the exact scaling by -2 is folded into a and Wh once
+        a_scaled, wh_scaled = a * -2.0, wh * -2.0
+        h = h0
+        with np.errstate(over="ignore"):  # e^x = inf gives the limit -1 exactly
+            for t in range(steps):
+                h = np.add(a_scaled[:, t], h @ wh_scaled, out=hs[t])
+                _reciprocal_one_plus_exp(h)
+                h *= 2.0
+                h -= 1.0
+        return hs.transpose(1, 0, 2)  # why: time-major inside, so each step is contiguous
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        if is_grad_enabled():
+            return _composed_grads(self, rnn_steps, gy)
+        a, wh, h0 = (x.data for x in self.inputs)
+        hs = self.output().data.transpose(1, 0, 2)  # (T, N, H)
+        g = gy.data.transpose(1, 0, 2)
+        da = np.empty_like(hs)
+        carry = np.zeros_like(hs[0])
+        for t in range(len(hs) - 1, -1, -1):
+            d = np.add(g[t], carry, out=da[t])
+            d *= 1 - hs[t] * hs[t]
+            carry = d @ wh.T
+        before = np.concatenate([h0[None], hs[:-1]])  # h_{t-1} of every step
+        dwh = before.reshape(-1, wh.shape[0]).T @ da.reshape(-1, wh.shape[1])
+        return Tensor(da.transpose(1, 0, 2)), Tensor(dwh), Tensor(carry)
+
+
+class LSTMScan(Op):
+    """y = stack([hs, cs]) of the LSTM recurrence (gate order f, g, i, o);  backward through time.
+
+    Inputs ``a (N, T, 4H)`` (x_t Wx + b of every step), ``Wh (H, 4H)``, ``h0``, ``c0 (N, H)``;
+    output ``(2, N, T, H)``: every h_t and every c_t. With dh_t and dc_t the gradients
+    reaching step t: dc = dc_t + dh_t o (1 - tanh^2 c_t), then df = dc c_{t-1}, dg = dc i,
+    di = dc g, do = dh_t tanh c_t through the gates' derivatives to dA_t; the step before gets
+    dh = dA_t Wh^T and dc f. dWh = sum_t h_{t-1}^T dA_t, da_t = dA_t.
+    """
+
+    keeps_output = True
+
+    def forward(self, a: np.ndarray, wh: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
+        n, steps, width = a.shape
+        hidden = width // 4
+        dtype = np.result_type(a, wh, h0, c0)
+        # why: exp is several times faster than tanh in NumPy, so every gate is one exp:
+        # sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1. Scaling A by -1 (f, i, o)
+        # and -2 (g) is exact, so it is folded into a and Wh once, before the loop
+        scale = np.full(width, -1.0, dtype=dtype)
+        scale[hidden : 2 * hidden] = -2.0
+        a_scaled, wh_scaled = a * scale, wh * scale
+        gates = np.empty((steps, n, width), dtype=dtype)
+        y = np.empty((2, steps, n, hidden), dtype=dtype)  # hs and cs, time-major inside
+        tanh_c = np.empty((steps, n, hidden), dtype=dtype)
+        h, c = h0, c0
+        with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 (or 1) exactly
+            for t in range(steps):
+                A = np.add(a_scaled[:, t], h @ wh_scaled, out=gates[t])
+                _reciprocal_one_plus_exp(A)
+                f, g, i, o = (A[:, k * hidden : (k + 1) * hidden] for k in range(4))
+                g *= 2.0
+                g -= 1.0
+                c = np.multiply(f, c, out=y[1, t])
+                c += g * i
+                tc = np.multiply(c, -2.0, out=tanh_c[t])
+                _reciprocal_one_plus_exp(tc)
+                tc *= 2.0
+                tc -= 1.0
+                h = np.multiply(o, tc, out=y[0, t])
+        self.gates, self.tanh_c = gates, tanh_c
+        return y.transpose(0, 2, 1, 3)
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        if is_grad_enabled():
+            return _composed_grads(self, lstm_steps, gy)
+        a, wh, h0, c0 = (x.data for x in self.inputs)
+        G, tanh_c = self.gates, self.tanh_c  # (T, N, 4H), (T, N, H)
+        steps, n, width = G.shape
+        hidden = width // 4
+        hs, cs = self.output().data.transpose(0, 2, 1, 3)  # (T, N, H) each
+        ghs, gcs = gy.data.transpose(0, 2, 1, 3)
+        f, g, i, o = (G[..., k * hidden : (k + 1) * hidden] for k in range(4))
+        before_c = np.concatenate([c0[None], cs[:-1]])
+        # why: every factor that does not depend on the incoming gradient, for all steps at
+        # once (a few large NumPy calls instead of many small ones inside the loop):
+        # dA = [dc c_{t-1} f(1-f), dc i (1-g^2), dc g i(1-i), dh tanh(c) o(1-o)]
+        factor = np.empty_like(G)
+        np.multiply(before_c, f * (1 - f), out=factor[..., :hidden])
+        np.multiply(i, 1 - g * g, out=factor[..., hidden : 2 * hidden])
+        np.multiply(g, i * (1 - i), out=factor[..., 2 * hidden : 3 * hidden])
+        np.multiply(tanh_c, o * (1 - o), out=factor[..., 3 * hidden :])
+        through_h = o * (1 - tanh_c * tanh_c)  # dc_t gets dh_t times this
+        dA = np.empty_like(G)
+        dh = np.zeros_like(hs[0])
+        dc = np.zeros_like(cs[0])
+        for t in range(steps - 1, -1, -1):
+            dh += ghs[t]
+            dc += gcs[t]
+            dc += dh * through_h[t]
+            d = dA[t]
+            three = d[:, : 3 * hidden].reshape(n, 3, hidden)
+            np.multiply(factor[t, :, : 3 * hidden].reshape(n, 3, hidden), dc[:, None], out=three)
+            np.multiply(factor[t, :, 3 * hidden :], dh, out=d[:, 3 * hidden :])
+            dh = d @ wh.T
+            dc *= f[t]
+        before_h = np.concatenate([h0[None], hs[:-1]])
+        dwh = before_h.reshape(-1, hidden).T @ dA.reshape(-1, width)
+        return Tensor(dA.transpose(1, 0, 2)), Tensor(dwh), Tensor(dh), Tensor(dc)
+
+
+class _Recurrent(Layer):
+    """What RNN and LSTM share: ``Wx``, ``Wh``, ``b`` with ``blocks`` gate blocks, checks."""
+
+    blocks = 1
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        dtype: DTypeLike,
+        rng: int | np.random.Generator | None,
+    ) -> None:
+        super().__init__()
+        kind = type(self).__name__
+        self.input_size = _positive_int(input_size, f"{kind}: input_size")
+        self.hidden_size = _positive_int(hidden_size, f"{kind}: hidden_size")
+        dtype = _float_dtype(kind, dtype)
+        source = _generator(rng)
+        width = self.blocks * self.hidden_size
+        # why: the sequel's Xavier initialisation, 1 / sqrt(fan-in), for tanh and sigmoid
+        wx = source.standard_normal((self.input_size, width)) / np.sqrt(self.input_size)
+        wh = source.standard_normal((self.hidden_size, width)) / np.sqrt(self.hidden_size)
+        self.Wx = Parameter(wx.astype(dtype))
+        self.Wh = Parameter(wh.astype(dtype))
+        self.b = Parameter(np.zeros(width, dtype=dtype))
+
+    def _name(self) -> str:
+        return f"{type(self).__name__}({self.input_size}, {self.hidden_size})"
+
+    def _projection(self, x: ArrayLike | Tensor) -> Tensor:
+        """x_t Wx + b for every step at once, (N, T, blocks * H), as one fused Affine."""
+        x = _tensor(x)
+        if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[1] == 0:
+            raise ValueError(
+                f"{self._name()} needs sequences (N, T, {self.input_size}) with T >= 1, got "
+                f"shape {x.shape}; batch-first, one row of {self.input_size} features per step"
+            )
+        n, steps, _ = x.shape
+        rows = F.affine(x.reshape(n * steps, self.input_size), self.Wx, self.b)
+        return rows.reshape(n, steps, self.blocks * self.hidden_size)
+
+    def _state(
+        self, value: ArrayLike | Tensor | None, n: int, dtype: np.dtype, what: str
+    ) -> Tensor:
+        if value is None:
+            return Tensor(np.zeros((n, self.hidden_size), dtype=dtype))
+        value = _tensor(value)
+        if value.shape != (n, self.hidden_size):
+            raise ValueError(
+                f"{self._name()}: the initial state {what} has shape {value.shape}, expected "
+                f"({n}, {self.hidden_size}) for a batch of {n}; pass one row of "
+                f"{self.hidden_size} per sequence"
+            )
+        return value if value.dtype == dtype else value.astype(dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.input_size}, {self.hidden_size}, dtype={self.Wx.dtype}"
+
+
+class RNN(_Recurrent):
+    """The simple recurrent layer: h_t = tanh(x_t Wx + h_{t-1} Wh + b), batch-first.
+
+    Parameters ``Wx (input_size, H)``, ``Wh (H, H)``, ``b (H,)`` (the sequel's names; the
+    weights start at standard normal / sqrt(fan-in), ``b`` at zero). ``forward(x, state=None,
+    return_state=False)`` takes ``x (N, T, input_size)`` and an initial state ``h0 (N, H)``
+    (zeros when None; gradients flow into it), and returns every hidden state ``hs (N, T, H)``,
+    or with ``return_state=True`` the pair ``(hs, h_T)``.
+
+    >>> rnn = RNN(3, 4, rng=0)
+    >>> hs, h = rnn(np.ones((2, 5, 3)), return_state=True)
+    >>> hs.shape, h.shape
+    ((2, 5, 4), (2, 4))
+    >>> np.array_equal(hs.numpy()[:, -1], h.numpy())
+    True
+    """
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        dtype: DTypeLike = np.float64,
+        rng: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, dtype, rng)
+
+    def forward(
+        self,
+        x: ArrayLike | Tensor,
+        state: ArrayLike | Tensor | None = None,
+        return_state: bool = False,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        a = self._projection(x)
+        h0 = self._state(state, a.shape[0], a.dtype, "h0")
+        hs = RNNScan.apply(a, self.Wh, h0)
+        return (hs, hs[:, -1]) if return_state else hs
+
+
+class LSTM(_Recurrent):
+    """Long short-term memory, batch-first, with the sequel's parameters and gate order.
+
+    ``Wx (input_size, 4H)``, ``Wh (H, 4H)``, ``b (4H,)`` hold the four gate blocks side by
+    side in the order f, g, i, o: with ``A = x_t Wx + h_{t-1} Wh + b``, f, i, o are sigmoids
+    and g a tanh of their blocks, ``c_t = f c_{t-1} + g i`` and ``h_t = o tanh(c_t)``.
+    ``forward(x, state=None, return_state=False)``: ``x (N, T, input_size)``, ``state`` the
+    pair ``(h0, c0)``, each ``(N, H)`` (zeros when None; gradients flow into both). Returns
+    every hidden state ``hs (N, T, H)``, or with ``return_state=True`` the pair
+    ``(hs, (h_T, c_T))``: the state to start a decoder, or the next chunk of a long text
+    (detach it there to cut backpropagation through time).
+
+    (PyTorch's ``nn.LSTM`` orders the blocks i, f, g, o and stores the weights transposed.)
+
+    >>> lstm = LSTM(3, 4, rng=0)
+    >>> hs, (h, c) = lstm(np.ones((2, 5, 3)), return_state=True)
+    >>> hs.shape, h.shape, c.shape
+    ((2, 5, 4), (2, 4), (2, 4))
+    >>> lstm.Wx.shape, lstm.Wh.shape, lstm.b.shape
+    ((3, 16), (4, 16), (16,))
+    """
+
+    blocks = 4
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        dtype: DTypeLike = np.float64,
+        rng: int | np.random.Generator | None = None,
+    ) -> None:
+        super().__init__(input_size, hidden_size, dtype, rng)
+
+    def forward(
+        self,
+        x: ArrayLike | Tensor,
+        state: tuple[ArrayLike | Tensor, ArrayLike | Tensor] | None = None,
+        return_state: bool = False,
+    ) -> Tensor | tuple[Tensor, tuple[Tensor, Tensor]]:
+        a = self._projection(x)
+        if state is not None and not (isinstance(state, tuple | list) and len(state) == 2):
+            raise TypeError(
+                f"{self._name()}: state must be the pair (h0, c0), each (N, "
+                f"{self.hidden_size}), got {type(state).__name__}"
+            )
+        h0, c0 = (None, None) if state is None else state
+        n = a.shape[0]
+        h0 = self._state(h0, n, a.dtype, "h0")
+        c0 = self._state(c0, n, a.dtype, "c0")
+        y = LSTMScan.apply(a, self.Wh, h0, c0)
+        hs = y[0]
+        return (hs, (hs[:, -1], y[1, :, -1])) if return_state else hs
+
+
+# --- training long sequences -------------------------------------------------------------------
+def clip_grad_norm(parameters: Iterable[Tensor] | Layer, max_norm: float) -> float:
+    """Scale every gradient by one factor so that their joint L2 norm is at most ``max_norm``.
+
+    The norm is ``sqrt(sum of every squared gradient value)`` over the parameters that have a
+    gradient (the others are skipped); when it exceeds ``max_norm`` each ``.grad`` is
+    multiplied, in place, by ``max_norm / (norm + 1e-6)`` (PyTorch's factor), so the
+    direction of the step is kept. A recurrent network's gradients can explode over many
+    steps; clipping keeps one bad batch from throwing the weights away. Returns the norm
+    before clipping; a NaN or infinite norm is returned and nothing is scaled (the
+    optimizers skip such a step).
+
+    >>> p = Parameter(np.zeros(2))
+    >>> p.grad = np.array([3.0, 4.0])
+    >>> clip_grad_norm([p], 1.0)
+    5.0
+    >>> p.grad.round(6)
+    array([0.6, 0.8])
+    """
+    params = parameters.parameters() if isinstance(parameters, Layer) else list(parameters)
+    if isinstance(max_norm, bool) or not isinstance(max_norm, int | float) or not max_norm > 0:
+        raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = float(np.sqrt(sum(np.vdot(g, g).real for g in grads))) if grads else 0.0
+    if np.isfinite(norm) and norm > max_norm:
+        factor = max_norm / (norm + 1e-6)
+        for g in grads:
+            g *= factor  # why: in place, so whatever holds the gradient sees the clipped one
+    return norm
