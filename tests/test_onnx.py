@@ -117,6 +117,43 @@ def test_onnxruntime_computes_what_minigrad_does_at_other_batch_sizes(name, tmp_
             close(g, w, 1e-5)
 
 
+def sequence_model():
+    """Token ids -> Embedding -> LayerNorm -> Affine over (N, T, D) -> GELU -> Affine -> Softmax."""
+    rng = np.random.default_rng(12)
+    ids = nn.Input((6,), dtype=np.int64, name="ids")
+    h = nn.LayerNorm(8, eps=1e-4)(nn.Embedding(11, 8, weight_init=1.0, rng=rng)(ids))
+    h = nn.GELU()(nn.Affine(8, 8, rng=rng)(h))
+    net = nn.Graph(ids, nn.Softmax()(nn.Affine(8, 4, rng=rng)(h)), name="tokens")
+    net.layernorm1.gamma.data[...] = rng.uniform(0.5, 1.5, 8)  # why: not the identity's 1, 0
+    net.layernorm1.beta.data[...] = rng.standard_normal(8)
+    return net
+
+
+def test_embedding_layernorm_and_gelu_export_and_run_in_onnxruntime(tmp_path):
+    net = sequence_model().astype(np.float32)
+    rng = np.random.default_rng(13)
+    model = mg.onnx.export(net, tmp_path / "s.onnx", rng.integers(0, 11, (BATCH, 6)))
+    ops = [node.op_type for node in model.graph.node]
+    assert ops[:2] == ["Gather", "LayerNormalization"] and "Gelu" in ops
+    assert model.opset_import[0].version == 20  # the opset with Gelu
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.INT64
+    for n in (1, BATCH, 7):
+        ids = rng.integers(0, 11, (n, 6))
+        (got,) = run_file(tmp_path / "s.onnx", ids)
+        close(got, net(ids).numpy(), 1e-5)
+    again = mg.onnx.load(tmp_path / "s.onnx")
+    assert kinds(again) == ["Embedding", "LayerNorm", "Affine", "GELU", "Affine", "Softmax"]
+    assert again.layernorm1.eps == 1e-4
+    ids = rng.integers(0, 11, (3, 6))
+    close(again(ids).numpy(), net(ids).numpy(), 1e-6)
+
+
+def test_a_model_without_gelu_keeps_opset_17(tmp_path):
+    net, _ = mlp()
+    model = mg.onnx.export(net, tmp_path / "m.onnx", np.zeros((1, 6)))
+    assert model.opset_import[0].version == 17
+
+
 def test_a_float64_model_is_written_in_float64(tmp_path):
     net, _ = mlp()
     x = np.random.default_rng(4).standard_normal((7, 6))
@@ -281,7 +318,7 @@ def make_model(nodes, inputs, outputs, weights=(), opset=17, check=True):
         initializer=[numpy_helper.from_array(np.asarray(a), name) for name, a in weights],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-    model.ir_version = 8
+    model.ir_version = 8 if opset < 19 else 9
     if check:
         onnx.checker.check_model(model, full_check=True)
     return model
@@ -424,11 +461,39 @@ def test_the_other_ops_load_and_compute_what_onnxruntime_does(tmp_path):
     assert "addconstant1.value" in net.state_dict()
 
 
-def one_node(op_type, inputs=("x",), weights=(), check=True, shape=(2, 6, 6), rank=4, **kw):
+def test_embedding_layernorm_and_gelu_files_load(tmp_path):
+    table, gamma, beta, w = weights((9, 4), (4,), (4,), (4, 2), seed=14)
+    nodes = [
+        helper.make_node("Gather", ["table", "ids"], ["e"], name="embed"),
+        helper.make_node("LayerNormalization", ["e", "gamma", "beta"], ["n"], epsilon=1e-3),
+        helper.make_node("Gelu", ["n"], ["g"], name="gelu", approximate="tanh"),
+        helper.make_node("MatMul", ["g", "w"], ["y"], name="head"),
+    ]
+    params = [("table", table), ("gamma", gamma), ("beta", beta), ("w", w)]
+    ids = helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3, 2])
+    initializers = [numpy_helper.from_array(a, name) for name, a in params]
+    graph = helper.make_graph(nodes, "tokens", [ids], [y], initializer=initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    model.ir_version = 9
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, tmp_path / "t.onnx")
+    net = mg.onnx.load(tmp_path / "t.onnx")
+    assert kinds(net) == ["Embedding", "LayerNorm", "GELU", "Affine"]
+    np.testing.assert_array_equal(net.embedding1.W.data, table)
+    for n in (1, 6):
+        x = np.random.default_rng(n).integers(0, 9, (n, 3))
+        (want,) = run_file(tmp_path / "t.onnx", x)
+        close(net(x).numpy(), want, 1e-5)
+
+
+def one_node(
+    op_type, inputs=("x",), weights=(), check=True, shape=(2, 6, 6), rank=4, opset=17, **kw
+):
     """A model of one node named ``the_node`` on an input ``x`` (N, 2, 6, 6) by default."""
     node = helper.make_node(op_type, list(inputs), ["y"], name="the_node", **kw)
     y = ("y", [None] * (rank - 1))
-    return make_model([node], [("x", list(shape))], [y], weights, check=check)
+    return make_model([node], [("x", list(shape))], [y], weights, opset=opset, check=check)
 
 
 UNSUPPORTED = {
@@ -488,6 +553,16 @@ UNSUPPORTED = {
         [],
         r"'the_node' \(op Conv\).*input 1 \('x'\) must be a constant",
     ),
+    "erf gelu": (
+        dict(op_type="Gelu", approximate="none", opset=20),
+        [],
+        r"'the_node' \(op Gelu\).*approximate='none' is not supported",
+    ),
+    "layernorm axis": (
+        dict(op_type="LayerNormalization", inputs=("x", "g"), axis=1),
+        [("g", np.ones((2, 6, 6), np.float32))],
+        r"'the_node' \(op LayerNormalization\).*last axis only",
+    ),
     "attribute": (
         dict(op_type="Relu", alpha=1.0, check=False),
         [],
@@ -545,9 +620,9 @@ def test_minigrad_to_onnx_to_minigrad_keeps_values_and_state_dict_names(tmp_path
 
 
 # --- PyTorch as the outside oracle ----------------------------------------------------------
-def torch_export(module, example, path, dynamic=True):
+def torch_export(module, example, path, dynamic=True, opset=20):
     torch = pytest.importorskip("torch")
-    names = {"input_names": ["x"], "output_names": ["y"]}
+    names = {"input_names": ["x"], "output_names": ["y"], "opset_version": opset}
     if dynamic:
         names["dynamic_axes"] = {"x": {0: "batch"}, "y": {0: "batch"}}
     with warnings.catch_warnings():
@@ -595,6 +670,30 @@ def test_torch_exported_convnet_loads_and_matches_torch(tmp_path):
         with torch.no_grad():
             want = module(x).numpy()
         close(net(x.numpy()).numpy(), want, 1e-5)
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_torch_exported_sequence_model_loads_and_matches_torch(opset, tmp_path):
+    """Before opset 20 torch writes GELU as Mul, Add and Tanh: those load as small layers."""
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(2)
+    module = torch.nn.Sequential(
+        torch.nn.Embedding(11, 8),
+        torch.nn.LayerNorm(8),
+        torch.nn.Linear(8, 8),
+        torch.nn.GELU(approximate="tanh"),
+        torch.nn.Linear(8, 3),
+    ).eval()
+    with torch.no_grad():
+        module[1].weight.uniform_(0.5, 1.5)
+        module[1].bias.normal_()
+    torch_export(module, torch.randint(0, 11, (2, 5)), tmp_path / "t.onnx", opset=opset)
+    net = mg.onnx.load(tmp_path / "t.onnx")
+    assert kinds(net)[:3] == ["Embedding", "LayerNorm", "Affine"]
+    assert ("GELU" in kinds(net)) == (opset >= 20)
+    ids = torch.randint(0, 11, (4, 5))
+    with torch.no_grad():
+        close(net(ids.numpy()).numpy(), module(ids).numpy(), 1e-5)
 
 
 def test_torch_file_with_a_fixed_batch_of_one_runs_at_any_batch(tmp_path):

@@ -21,7 +21,8 @@ from minigrad.nn.layer import Layer
 from minigrad.onnx._require import require_onnx
 from minigrad.tensor import Tensor, no_grad
 
-OPSET = 17  # LayerNormalization's; a model with GELU needs 20 (the opset that added Gelu)
+OPSET = 17  # the opset that added LayerNormalization
+GELU_OPSET = 20  # the opset that added Gelu: only a model with a GELU needs it
 BATCH = "N"  # the symbolic batch axis of every input and output
 
 
@@ -385,6 +386,20 @@ def _batch_norm(b: _Builder, layer: nn.BatchNorm, ins: list[str], xs: list, out:
     )
 
 
+def _layer_norm(b: _Builder, layer: nn.LayerNorm, ins: list[str], xs: list, out: str) -> None:
+    weights = [b.weight(layer, "gamma"), b.weight(layer, "beta")]
+    b.node("LayerNormalization", [ins[0], *weights], out, axis=-1, epsilon=layer.eps)
+
+
+def _gelu(b: _Builder, layer: nn.GELU, ins: list[str], xs: list, out: str) -> None:
+    b.opset = max(b.opset, GELU_OPSET)
+    b.node("Gelu", ins, out, approximate="tanh")
+
+
+def _embedding(b: _Builder, layer: nn.Embedding, ins: list[str], xs: list, out: str) -> None:
+    b.node("Gather", [b.weight(layer, "W"), ins[0]], out, axis=0)
+
+
 def _identity(b: _Builder, layer: Layer, ins: list[str], xs: list, out: str) -> None:
     b.node("Identity", ins, out)
 
@@ -416,5 +431,8 @@ TRANSLATIONS: dict[type, Translation] = {
     nn.Dropout: _identity,  # why: dropout is the identity in eval mode
     nn.Add: _add,
     nn.Concat: _concat,
+    nn.LayerNorm: _layer_norm,
+    nn.GELU: _gelu,
+    nn.Embedding: _embedding,
 }
 LOSSES = (nn.SoftmaxWithLoss, nn.MSELoss)

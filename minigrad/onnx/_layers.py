@@ -1,8 +1,9 @@
 """Small layers for the ONNX ops that no minigrad layer computes on its own.
 
 ``load`` uses them where a file does something the named layers do not: a product of
-two computed values, a constant added to a value, a reshape, a flatten from another
-axis than 1, a gather from a computed value. Each is a composition of Tensor ops.
+two computed values, a constant added to or multiplied with a value, a reshape, a
+flatten from another axis than 1, a gather from a computed value. Each is a composition
+of Tensor ops.
 """
 
 from __future__ import annotations
@@ -46,6 +47,40 @@ class AddConstant(Layer):
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
         return _tensor(x) + self.value
+
+    def extra_repr(self) -> str:
+        return f"shape={np.shape(self.value)}"
+
+
+class Multiply(Layer):
+    """y = a * b for two computed values of one shape (an ONNX ``Mul``).
+
+    >>> Multiply()(np.full((2, 2), 3.0), np.full((2, 2), 2.0)).numpy()[0]
+    array([6., 6.])
+    """
+
+    def forward(self, a: ArrayLike | Tensor, b: ArrayLike | Tensor) -> Tensor:
+        return _tensor(a) * b
+
+
+class MulConstant(Layer):
+    """y = x * value: ``value`` is a ``Parameter`` if ``trainable`` (an ONNX initializer),
+    else a buffer (an ONNX ``Constant``), as in ``AddConstant``.
+
+    >>> MulConstant(np.array(0.5), trainable=False)(np.ones(2)).numpy()
+    array([0.5, 0.5])
+    """
+
+    def __init__(self, value: ArrayLike, trainable: bool = True) -> None:
+        super().__init__()
+        value = np.array(value, copy=True)
+        if trainable and value.dtype.kind == "f":
+            self.value = Parameter(value)
+        else:
+            self.register_buffer("value", value)
+
+    def forward(self, x: ArrayLike | Tensor) -> Tensor:
+        return _tensor(x) * self.value
 
     def extra_repr(self) -> str:
         return f"shape={np.shape(self.value)}"

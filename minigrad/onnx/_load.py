@@ -276,6 +276,23 @@ def _add(loader: _Loader, node: Any) -> None:
     loader.call(node, _layers.AddConstant(c, trainable=trainable), x)
 
 
+def _mul(loader: _Loader, node: Any) -> None:
+    loader.attributes(node)
+    constant = [loader.is_constant(node, i) for i in (0, 1)]
+    if not any(constant):
+        a, b = loader.symbolic(node, 0), loader.symbolic(node, 1)
+        if a.shape != b.shape:
+            raise ValueError(f"the operands' shapes {a.shape_text} and {b.shape_text} differ")
+        loader.call(node, _layers.Multiply(), a, b)
+        return
+    if all(constant):
+        raise ValueError("both operands are constants; fold them before loading")
+    i = constant.index(False)
+    trainable = node.input[1 - i] in loader.weights
+    layer = _layers.MulConstant(loader.constant(node, 1 - i), trainable=trainable)
+    loader.call(node, layer, loader.symbolic(node, i))
+
+
 def _is_bias(c: np.ndarray, features: int) -> bool:
     """True if ``c`` adds one value per output feature (shape (features,), (1, features)...)."""
     return c.ndim >= 1 and c.shape[-1] == features and c.size == features
@@ -459,19 +476,55 @@ def _constant(loader: _Loader, node: Any) -> None:
 
 def _gather(loader: _Loader, node: Any) -> None:
     a = loader.attributes(node, axis=0)
-    if loader.is_constant(node, 0):
-        raise ValueError(
-            "a constant table indexed by computed ids (an embedding) is not supported yet"
-        )
+    if loader.is_constant(node, 0):  # why: rows of a weight table picked by ids: an embedding
+        table, ids = loader.constant(node, 0), loader.symbolic(node, 1)
+        if table.ndim != 2 or a["axis"] != 0 or ids.dtype.kind not in "iu":
+            raise ValueError(
+                f"a constant table is supported as an embedding: a 2-D table, axis=0 and "
+                f"integer ids; got table {table.shape}, axis={a['axis']}, ids of {ids.dtype}"
+            )
+        layer = nn.Embedding(table.shape[0], table.shape[1], weight_init=0.0, dtype=table.dtype)
+        layer.W.data[...] = table
+        loader.call(node, layer, ids)
+        return
     x, indices = loader.symbolic(node, 0), loader.constant(node, 1)
     axis = _axis(a["axis"], _rank(x))
     loader.call(node, _layers.Gather(indices, axis=axis), x)
+
+
+def _layer_norm(loader: _Loader, node: Any) -> None:
+    a = loader.attributes(node, axis=-1, epsilon=1e-5, stash_type=1)
+    x = loader.symbolic(node, 0)
+    if _axis(a["axis"], _rank(x)) != _rank(x) - 1:
+        raise ValueError(
+            f"axis={a['axis']} is not supported: minigrad's LayerNorm normalises over the last "
+            f"axis only (axis=-1)"
+        )
+    gamma = loader.constant(node, 1)
+    beta = loader.constant(node, 2) if loader.given(node, 2) else np.zeros_like(gamma)
+    if gamma.ndim != 1 or beta.shape != gamma.shape:
+        raise ValueError(f"Scale {gamma.shape} and B {beta.shape} must both be (features,)")
+    layer = nn.LayerNorm(len(gamma), eps=_decimal(a["epsilon"]), dtype=gamma.dtype)
+    layer.gamma.data[...] = gamma
+    layer.beta.data[...] = beta
+    loader.call(node, layer, x)
+
+
+def _gelu(loader: _Loader, node: Any) -> None:
+    a = loader.attributes(node, approximate="none")
+    if a["approximate"] != "tanh":
+        raise ValueError(
+            f"approximate={a['approximate']!r} is not supported: minigrad's GELU is the tanh "
+            f"approximation (approximate='tanh'; in PyTorch nn.GELU(approximate='tanh'))"
+        )
+    loader.call(node, nn.GELU(), loader.symbolic(node, 0))
 
 
 CONVERTERS: dict[str, Callable[[_Loader, Any], None]] = {
     "Gemm": _gemm,
     "MatMul": _matmul,
     "Add": _add,
+    "Mul": _mul,
     "Conv": _conv,
     "MaxPool": _max_pool,
     "BatchNormalization": _batch_norm,
@@ -485,4 +538,6 @@ CONVERTERS: dict[str, Callable[[_Loader, Any], None]] = {
     "Identity": _identity,
     "Constant": _constant,
     "Gather": _gather,
+    "LayerNormalization": _layer_norm,
+    "Gelu": _gelu,
 }
