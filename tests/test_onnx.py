@@ -737,3 +737,20 @@ def test_example_runs_both_ways_and_the_predictions_agree(tmp_path):
     files = {"simple_convnet.onnx", "foreign_mlp.onnx", "foreign_mlp_tuned.onnx"}
     assert files <= {p.name for p in tmp_path.iterdir()}
     onnx.checker.check_model(onnx.load(tmp_path / "simple_convnet.onnx"))
+
+
+def test_nested_graph_with_two_outputs_and_an_output_listed_twice(tmp_path):
+    rng = np.random.default_rng(15)
+    inner_x = nn.Input((4,), name="u")
+    hidden = nn.Tanh()(nn.Affine(4, 4, rng=rng)(inner_x))
+    inner = nn.Graph(inner_x, [hidden, nn.Sigmoid()(hidden)], name="block")
+    x = nn.Input((4,), name="x")
+    first, second = inner(x)
+    out = nn.Concat()(first, second)
+    net = nn.Graph(x, [out, out, first, x], name="outer").astype(np.float32)
+    model = mg.onnx.export(net, tmp_path / "n.onnx", np.ones((2, 4)))
+    names = [v.name for v in model.graph.output]
+    assert names[0] == "concat1" and names[3] != "x" and len(set(names)) == 4
+    data = rng.standard_normal((3, 4)).astype(np.float32)
+    for got, want in zip(run_file(tmp_path / "n.onnx", data), net(data), strict=True):
+        close(got, np.asarray(want), 1e-6)

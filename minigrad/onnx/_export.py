@@ -169,12 +169,6 @@ class _Builder:
             self.weight_names[key] = name
         return self.weight_names[key]
 
-    def constant(self, name: str, array: np.ndarray) -> str:
-        """An initializer holding a constant the translation needs (a shape, an exponent)."""
-        name = self.unique(name)
-        self.initializers.append(self.onnx.numpy_helper.from_array(array, name))
-        return name
-
     def node(self, op_type: str, inputs: list[str], output: str, **attributes: Any) -> str:
         """Append one node computing ``output``; the node is named after its output."""
         self.nodes.append(
@@ -195,9 +189,8 @@ class _Builder:
             if name in self.used:
                 raise ValueError(f"export: two inputs are named {name!r}; give each its own name")
             self.used.add(name)
-        out_names = [self.unique(name) if name in in_names else name for name in out_names]
-        for name in set(out_names):
-            self.used.add(name)
+        # why: ONNX names each output once; a node listed twice (or an input) gets name_2
+        out_names = [self.unique(name) for name in out_names]
         outputs = self.layer(model, "", in_names, examples, out_names, {}, top=True)
         inputs = [
             helper.make_tensor_value_info(name, _elem_type(self.onnx, x.dtype), _dims(x, True))
@@ -237,8 +230,12 @@ class _Builder:
             return self.graph(layer, label, ins, xs, outs)
         if kind is nn.Sequential:
             return self.sequential(layer, label, ins, xs, outs)
-        values = [Tensor(x) for x in xs]
-        y = layer(*values)
+        try:
+            y = layer(*[Tensor(x) for x in xs])
+        except Exception as err:
+            if hasattr(err, "add_note"):  # why: Python 3.11+; the message alone on 3.10
+                err.add_note(f"(while exporting {where}, layer {layer!r})")
+            raise
         (out,) = outs
         TRANSLATIONS[kind](self, layer, ins, xs, out)
         return [np.asarray(y.data)]
@@ -274,22 +271,18 @@ class _Builder:
             if id(node) in names or id(call) in done:
                 continue
             done.add(id(call))
-            siblings = call.outputs or (node,)
-            if len(siblings) != 1:
-                raise ValueError(
-                    f"cannot export node {_join(label, node.name)!r} ({call.layer!r}): a layer "
-                    f"with several outputs has no ONNX translation here"
-                )
-            target = wanted.get(id(node)) or self.unique(_join(label, node.name))
-            (y,) = self.layer(
+            siblings = call.outputs or (node,)  # why: a nested Graph may have several outputs
+            targets = [wanted.get(id(n)) or self.unique(_join(label, n.name)) for n in siblings]
+            ys = self.layer(
                 call.layer,
                 _join(label, node.name),
                 [names[id(a)] for a in call.inputs],
                 [values[id(a)] for a in call.inputs],
-                [target],
+                targets,
                 call.kwargs,
             )
-            names[id(node)], values[id(node)] = target, y
+            for sibling, target, y in zip(siblings, targets, ys, strict=True):
+                names[id(sibling)], values[id(sibling)] = target, y
         for node, name in zip(graph.outputs, outs, strict=True):
             if names[id(node)] != name:  # why: an input, or a node listed twice, as an output
                 self.node("Identity", [names[id(node)]], name)
