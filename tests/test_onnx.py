@@ -754,3 +754,17 @@ def test_nested_graph_with_two_outputs_and_an_output_listed_twice(tmp_path):
     data = rng.standard_normal((3, 4)).astype(np.float32)
     for got, want in zip(run_file(tmp_path / "n.onnx", data), net(data), strict=True):
         close(got, np.asarray(want), 1e-6)
+
+
+def test_a_dropout_node_loads_as_dropout_the_identity_until_train(tmp_path):
+    ratio = numpy_helper.from_array(np.array(0.25, np.float32), "ratio")
+    nodes = [
+        helper.make_node("Constant", [], ["ratio"], name="r", value=ratio),
+        helper.make_node("Dropout", ["x", "ratio"], ["y"], name="drop"),
+    ]
+    model = make_model(nodes, [("x", [50])], [("y", [50])])
+    net = load_and_compare(model, tmp_path, (50,))
+    assert kinds(net) == ["Dropout"] and net.dropout1.p == 0.25
+    x = np.ones((4, 50), np.float32)
+    kept = net.train()(x).numpy()
+    assert set(np.unique(kept)) == {0.0, np.float32(1 / 0.75)}

@@ -88,7 +88,8 @@ class _Loader:
             try:
                 translate(self, node)
             except (ValueError, TypeError) as err:
-                raise type(err)(f"{label}: {err}") from err
+                kind = TypeError if isinstance(err, TypeError) else ValueError
+                raise kind(f"{label}: {err}") from err
         outputs = []
         for value in self.graph.output:
             if value.name not in self.values:
@@ -448,6 +449,16 @@ def _concat(loader: _Loader, node: Any) -> None:
     loader.call(node, nn.Concat(axis=a["axis"]), *xs)
 
 
+def _dropout(loader: _Loader, node: Any) -> None:
+    # why: opset 12 moved the ratio from an attribute to an input
+    a = loader.attributes(node, ratio=0.5, seed=None, is_test=0)
+    ratio = loader.constant(node, 1) if loader.given(node, 1) else a["ratio"]
+    if loader.given(node, 2) and bool(loader.constant(node, 2)):
+        raise ValueError("training_mode=True is not supported: minigrad loads inference models")
+    layer = nn.Dropout(_decimal(float(ratio)))  # why: the identity in eval, dropout in train()
+    loader.call(node, layer, loader.symbolic(node, 0))
+
+
 def _identity(loader: _Loader, node: Any) -> None:
     loader.attributes(node)
     name, out = node.input[0], node.output[0]
@@ -536,6 +547,7 @@ CONVERTERS: dict[str, Callable[[_Loader, Any], None]] = {
     "Reshape": _reshape,
     "Concat": _concat,
     "Identity": _identity,
+    "Dropout": _dropout,
     "Constant": _constant,
     "Gather": _gather,
     "LayerNormalization": _layer_norm,
