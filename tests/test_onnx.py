@@ -14,6 +14,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import minigrad as mg
@@ -768,3 +770,34 @@ def test_a_dropout_node_loads_as_dropout_the_identity_until_train(tmp_path):
     x = np.ones((4, 50), np.float32)
     kept = net.train()(x).numpy()
     assert set(np.unique(kept)) == {0.0, np.float32(1 / 0.75)}
+
+
+@st.composite
+def window(draw, size):
+    """A (kernel, stride, pad) triple, each a (height, width) pair, that fits ``size``."""
+    kernel = tuple(draw(st.integers(1, min(3, s))) for s in size)
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    pad = tuple(draw(st.integers(0, k // 2)) for k in kernel)
+    return kernel, stride, pad
+
+
+@given(data=st.data())
+@settings(deadline=None)
+def test_any_conv_and_pool_geometry_exports_and_loads_exactly(data, tmp_path_factory):
+    size = (data.draw(st.integers(3, 9), "H"), data.draw(st.integers(3, 9), "W"))
+    kernel, stride, pad = data.draw(window(size), "conv")
+    conv = nn.Conv2d(2, 3, kernel, stride=stride, pad=pad, dtype=np.float32, rng=0)
+    parts = zip(size, kernel, stride, pad, strict=True)
+    after = [(n + 2 * p - k) // step + 1 for n, k, step, p in parts]
+    pool_kernel, pool_stride, pool_pad = data.draw(window(after), "pool")
+    net = nn.Sequential(conv, nn.MaxPool2d(pool_kernel, stride=pool_stride, pad=pool_pad))
+    x = np.random.default_rng(16).standard_normal((2, 2, *size)).astype(np.float32)
+    path = tmp_path_factory.mktemp("geometry") / "g.onnx"
+    mg.onnx.export(net, path, x)
+    (got,) = run_file(path, x)
+    want = net(x).numpy()
+    close(got, want, 1e-5)
+    again = mg.onnx.load(path)
+    assert again.conv2d1.stride == stride and again.conv2d1.pad == pad
+    assert again.maxpool2d1.kernel_size == pool_kernel and again.maxpool2d1.pad == pool_pad
+    np.testing.assert_array_equal(again(x).numpy(), want)
