@@ -363,6 +363,16 @@ def test_gemm_with_alpha_beta_and_transposed_weight_is_an_affine(tmp_path):
     assert isinstance(net.affine1.W, nn.Parameter) and net.affine1.W.data.flags.c_contiguous
 
 
+def test_gemm_without_a_bias_is_an_affine_with_a_zero_bias(tmp_path):
+    (w,) = weights((4, 3))
+    node = helper.make_node("Gemm", ["x", "w"], ["y"], name="fc")
+    net = load_and_compare(
+        make_model([node], [("x", [4])], [("y", [3])], [("w", w)]), tmp_path, (4,)
+    )
+    np.testing.assert_array_equal(net.affine1.b.data, np.zeros(3, np.float32))
+    assert isinstance(net.affine1.b, nn.Parameter)
+
+
 def test_matmul_then_add_of_a_vector_is_one_affine_on_sequences(tmp_path):
     w, b = weights((4, 5), (5,))
     nodes = [
@@ -622,9 +632,9 @@ def test_minigrad_to_onnx_to_minigrad_keeps_values_and_state_dict_names(tmp_path
 
 
 # --- PyTorch as the outside oracle ----------------------------------------------------------
-def torch_export(module, example, path, dynamic=True, opset=20):
+def torch_export(module, example, path, dynamic=True, opset=20, **options):
     torch = pytest.importorskip("torch")
-    names = {"input_names": ["x"], "output_names": ["y"], "opset_version": opset}
+    names = {"input_names": ["x"], "output_names": ["y"], "opset_version": opset, **options}
     if dynamic:
         names["dynamic_axes"] = {"x": {0: "batch"}, "y": {0: "batch"}}
     with warnings.catch_warnings():
@@ -702,8 +712,13 @@ def test_torch_file_with_a_fixed_batch_of_one_runs_at_any_batch(tmp_path):
     torch = pytest.importorskip("torch")
     torch.manual_seed(1)
     module = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
-    torch_export(module.eval(), torch.randn(1, 5), tmp_path / "t.onnx", dynamic=False)
-    net = mg.onnx.load(tmp_path / "t.onnx")
+    # the old layout, with every initializer listed among the graph's inputs too
+    path = tmp_path / "t.onnx"
+    torch_export(module.eval(), torch.randn(1, 5), path, dynamic=False, opset=11,
+                 keep_initializers_as_inputs=True)  # fmt: skip
+    assert len(onnx.load(path).graph.input) > 1
+    net = mg.onnx.load(path)
+    assert [x.name for x in net.inputs] == ["x"]
     x = torch.randn(9, 5)
     with torch.no_grad():
         close(net(x.numpy()).numpy(), module(x).numpy(), 1e-5)
