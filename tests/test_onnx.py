@@ -714,8 +714,8 @@ def test_torch_file_with_a_fixed_batch_of_one_runs_at_any_batch(tmp_path):
     module = torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
     # the old layout, with every initializer listed among the graph's inputs too
     path = tmp_path / "t.onnx"
-    torch_export(module.eval(), torch.randn(1, 5), path, dynamic=False, opset=11,
-                 keep_initializers_as_inputs=True)  # fmt: skip
+    old_layout = {"opset": 11, "keep_initializers_as_inputs": True}
+    torch_export(module.eval(), torch.randn(1, 5), path, dynamic=False, **old_layout)
     assert len(onnx.load(path).graph.input) > 1
     net = mg.onnx.load(path)
     assert [x.name for x in net.inputs] == ["x"]
