@@ -16,7 +16,7 @@ from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 import minigrad.functional as F
-from minigrad.nn import sequence
+from minigrad.nn import attention, sequence
 from minigrad.testing import arrays, axes, broadcastable_shapes, shapes
 
 Inputs = Any  # a strategy of (tuple of arrays, dict of settings)
@@ -639,5 +639,63 @@ CASES += [
         lambda a, wh, h0, c0: sequence.LSTMScan.apply(a, wh, h0, c0),
         lstm_reference,
         inputs=_scan_inputs(4),
+    ),
+]
+
+
+# --- the transformer's primitives: LayerNorm, GELU, the attention softmax --------------------
+def layer_norm_reference(x, gamma, beta, eps=1e-5):
+    mean = x.mean(axis=-1, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps) * gamma + beta
+
+
+def gelu_reference(x):
+    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
+
+
+def attention_softmax_reference(x, causal):
+    if causal:
+        x = np.where(np.tri(x.shape[-1], dtype=bool), x, -np.inf)
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def _layer_norm_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        lead = draw(hnp.array_shapes(min_dims=0, max_dims=2, max_side=3))
+        d = draw(st.integers(2, 4))
+        # why: features spread apart, so the variance stays away from 0 (1/sqrt is steep)
+        x = draw(arrays(lead + (d,), min_value=-1, max_value=1)) + 3 * np.arange(d)
+        gamma, beta = (draw(arrays((d,), min_value=-2, max_value=2)) for _ in range(2))
+        return (x, gamma, beta), {}
+
+    return build()
+
+
+def _attention_softmax_inputs() -> Inputs:
+    @st.composite
+    def build(draw):
+        n, h, t = draw(st.integers(1, 2)), draw(st.integers(1, 2)), draw(st.integers(1, 3))
+        x = draw(arrays((n, h, t, t), min_value=-3, max_value=3))
+        return (x,), {"causal": draw(st.booleans())}
+
+    return build()
+
+
+CASES += [
+    Case(
+        "layer_norm",
+        lambda x, gamma, beta: sequence.layer_norm(x, gamma, beta),
+        layer_norm_reference,
+        inputs=_layer_norm_inputs(),
+    ),
+    Case("gelu", lambda x: sequence.gelu(x), gelu_reference, low=-5, high=5),
+    Case(
+        "attention_softmax",
+        lambda x, causal: attention.AttentionSoftmax.apply(x, causal=causal),
+        attention_softmax_reference,
+        inputs=_attention_softmax_inputs(),
     ),
 ]

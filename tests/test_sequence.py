@@ -3,13 +3,18 @@ gradients against numerical differentiation, bad input, and life inside a Graph.
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
-from cases import lstm_reference, rnn_reference
+from cases import gelu_reference, layer_norm_reference, lstm_reference, rnn_reference
 from minigrad import nn
 from minigrad.nn import sequence
 from minigrad.tensor import Tensor
@@ -28,17 +33,6 @@ def _randomize(layer: nn.Layer, seed: int = 0, scale: float = 0.5) -> nn.Layer:
     for p in layer.parameters():
         p.data = scale * rng.standard_normal(p.shape).astype(p.dtype)
     return layer
-
-
-# --- the formulas, in plain NumPy --------------------------------------------------------------
-def layer_norm_reference(x, gamma, beta, eps=1e-5):
-    mean = x.mean(axis=-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
-    return (x - mean) / np.sqrt(var + eps) * gamma + beta
-
-
-def gelu_reference(x):
-    return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
 
 
 # --- Affine over the last axis -----------------------------------------------------------------
@@ -614,3 +608,48 @@ def test_clip_grad_norm_matches_torch():
     assert ours == pytest.approx(float(theirs), rel=1e-12)
     for p, t in zip(ps, ts, strict=True):
         np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-12)
+
+
+# --- the bundled text, the example and the benchmark ---------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_load_text_gives_the_text_or_its_ids_and_vocabulary():
+    text = mg.data.load_text()
+    assert text.startswith("First Citizen:\n") and text.endswith("Hath overta'en mine act.\n")
+    ids, vocab = mg.data.load_text(as_ids=True)
+    assert ids.dtype == np.int64 and ids.shape == (len(text),)
+    assert list(vocab) == sorted(set(text))
+    assert "".join(vocab[i] for i in ids) == text
+    licence = (ROOT / "minigrad" / "data" / "SHAKESPEARE_LICENSE.txt").read_text()
+    assert "Public domain" in licence and f"{len(text):,} characters" in licence
+
+
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_language_model_example_learns_and_writes_a_sample(model, tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "language_model.py"), "--quick"]
+        + ["--model", model, "--out", str(tmp_path), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    valid = float(re.search(r"^final validation loss ([0-9.]+)", out, re.MULTILINE).group(1))
+    assert valid < np.log(58) - 0.5, out  # clearly better than a uniform guess
+    sample = out.split("--- sample (temperature 0.8) ---\n", 1)[1].split("\n---", 1)[0]
+    assert sample.startswith("MARCIUS:\n") and len(sample) == len("MARCIUS:\n") + 80, out
+    assert (tmp_path / f"loss_{model}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sequence_benchmark_quick_runs():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "sequence.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for model in ("lstm", "transformer"):
+        assert re.search(rf"^{model}\s+minigrad\s+\d+", done.stdout, re.MULTILINE), done.stdout

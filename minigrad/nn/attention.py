@@ -1,8 +1,9 @@
 """Multi-head self-attention, the transformer's way of letting every step look at the others.
 
 A composition of Tensor ops: three fused Affines (queries, keys, values), reshapes and
-transposes that split the features into heads, two batched matmuls, a softmax, and a last
-Affine. Its backward comes from the engine; the op count does not grow with the length.
+transposes that split the features into heads, two batched matmuls, the softmax of the
+scores (one primitive, ``AttentionSoftmax``, that also applies the causal mask), and a last
+Affine. The op count does not grow with the length.
 """
 
 from __future__ import annotations
@@ -14,19 +15,56 @@ from minigrad import functional as F
 from minigrad.nn.layer import Layer, Parameter
 from minigrad.nn.layers import _positive_int
 from minigrad.nn.sequence import _float_dtype, _generator
-from minigrad.tensor import Tensor, _tensor
+from minigrad.tensor import Op, Tensor, _tensor, grad, is_grad_enabled
 
 
-def causal_mask(steps: int, dtype: DTypeLike = np.float64) -> np.ndarray:
-    """(T, T) additive mask: 0 where step t may look (s <= t), -inf at the future (s > t).
+def causal_mask(steps: int) -> np.ndarray:
+    """(T, T) booleans: row t is True at the steps s <= t that step t may look at.
 
     >>> causal_mask(3)
-    array([[  0., -inf, -inf],
-           [  0.,   0., -inf],
-           [  0.,   0.,   0.]])
+    array([[ True, False, False],
+           [ True,  True, False],
+           [ True,  True,  True]])
     """
-    future = np.triu(np.ones((steps, steps), dtype=bool), k=1)
-    return np.where(future, -np.inf, 0.0).astype(dtype)
+    return np.tri(steps, dtype=bool)
+
+
+def _softmax_composed(x: Tensor, causal: bool) -> Tensor:
+    """AttentionSoftmax as Tensor ops: the future's scores set to -inf, then softmax."""
+    if causal:
+        x = F.where(causal_mask(x.shape[-1]), x, -np.inf)
+    return F.softmax(x, axis=-1)
+
+
+class AttentionSoftmax(Op):
+    """y = softmax over the last axis of the scores (the future's set to -inf when ``causal``);
+    dx = y (gy - sum(gy y)) along that axis.
+
+    A primitive for speed: one pass each way over the (N, heads, T, T) scores instead of the
+    five ops (and the mask's sixth) of the composition, which its backward differentiates
+    under ``create_graph``.
+    """
+
+    keeps_output = True
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if self.causal:
+            x = np.where(causal_mask(x.shape[-1]), x, -np.inf)
+        # why: subtract the row maximum (finite: every row sees at least its own step)
+        z = x - x.max(axis=-1, keepdims=True)
+        np.exp(z, out=z)
+        z /= z.sum(axis=-1, keepdims=True)
+        return z
+
+    def backward(self, gy: Tensor) -> Tensor:
+        if is_grad_enabled():
+            (x,) = self.inputs
+            (gx,) = grad(_softmax_composed(x, self.causal), [x], gy, create_graph=True)
+            return gx
+        y, g = self.output().data, gy.data
+        gx = g - np.einsum("...i,...i->...", g, y)[..., None]
+        gx *= y
+        return Tensor(gx)
 
 
 class MultiHeadAttention(Layer):
@@ -97,9 +135,7 @@ class MultiHeadAttention(Layer):
         q = split(self.Wq, self.bq) * float(1.0 / np.sqrt(d))
         k, v = split(self.Wk, self.bk), split(self.Wv, self.bv)
         scores = q @ k.transpose(0, 1, 3, 2)  # (N, heads, T, T): row t scores every step
-        if self.causal:
-            scores = scores + causal_mask(steps, scores.dtype)
-        weights = F.softmax(scores, axis=-1)
+        weights = AttentionSoftmax.apply(scores, causal=self.causal)
         mixed = (weights @ v).transpose(0, 2, 1, 3).reshape(n * steps, dim)
         y = F.affine(mixed, self.Wo, self.bo).reshape(n, steps, dim)
         return (y, weights) if return_weights else y

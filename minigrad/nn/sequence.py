@@ -5,13 +5,14 @@ Sequences are batch-first, ``(N, T, D)``: N sequences of T steps of D features. 
 parameters keep the sequel's names (``W`` of an embedding; ``Wx``, ``Wh``, ``b`` of a
 recurrent layer, the LSTM's four gate blocks in its order f, g, i, o).
 
-Embedding, LayerNorm and GELU are compositions of Tensor ops (indexing, mean, sqrt,
-tanh): they need no backward of their own.
+Embedding is indexing, a Tensor op; LayerNorm, GELU and the recurrences are primitives
+for speed, each with the composition of Tensor ops that defines it beside it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -44,16 +45,128 @@ def _check_features(kind: str, shape: tuple[int, ...], size: int, what: str) -> 
 
 
 # --- LayerNorm and GELU ------------------------------------------------------------------------
+# Written as Tensor ops, LayerNorm is about ten ops over the whole activation and GELU eight,
+# each a full pass over memory, in forward and again in backward: in a small transformer they
+# cost more than its matmuls. So each is one primitive, for speed, whose first-order backward
+# is its closed-form derivative on arrays; under ``create_graph`` the backward differentiates
+# the composition below instead (``_composed_grads``), so higher derivatives hold too.
+def layer_norm_composed(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Tensor:
+    """LayerNorm as Tensor ops: the readable definition behind ``LayerNormOp``.
+
+    >>> x, ones, zeros = Tensor([[1.0, 2.0, 6.0]]), np.ones(3), np.zeros(3)
+    >>> np.allclose(layer_norm_composed(x, ones, zeros).numpy(), layer_norm(x, ones, zeros).numpy())
+    True
+    """
+    xc = x - x.mean(axis=-1, keepdims=True)
+    var = (xc * xc).mean(axis=-1, keepdims=True)
+    return xc / (var + eps).sqrt() * gamma + beta
+
+
+def gelu_composed(x: Tensor) -> Tensor:
+    """GELU's tanh form as Tensor ops: the readable definition behind ``GELUOp``.
+
+    >>> x = Tensor([-2.0, 0.5, 3.0])
+    >>> np.allclose(gelu_composed(x).numpy(), gelu(x).numpy(), rtol=1e-14)
+    True
+    """
+    # why: x + 0.044715 x^3 = x (1 + 0.044715 x^2), one multiply fewer
+    inner = x * (x * x * (0.044715 * _SQRT_2_OVER_PI) + _SQRT_2_OVER_PI)
+    return x * (inner.tanh() + 1.0) * 0.5
+
+
+_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+
+
+def _composed_grads(op: Op, composed: Callable[..., Tensor], gy: Tensor) -> tuple:
+    """``op``'s gradients as a recorded function: differentiate its composition of ops."""
+    inputs = op.inputs
+    found = grad(composed(*inputs), list(inputs), gy, create_graph=True)
+    return tuple(g if x.requires_grad else None for g, x in zip(found, inputs, strict=True))
+
+
+class LayerNormOp(Op):
+    """y = (x - mean) / sqrt(var + eps) * gamma + beta over the last axis;
+    with xn the normalised x, s = sqrt(var + eps) and g = gy gamma:
+    dx = (g - mean(g) - xn mean(g xn)) / s, dgamma = sum of gy xn, dbeta = sum of gy.
+    """
+
+    def forward(self, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        xc = x - x.mean(axis=-1, keepdims=True)
+        inv = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + self.eps)
+        xn = np.multiply(xc, inv, out=xc)
+        self.xn, self.inv = xn, inv  # why: the first-order backward needs nothing else
+        y = xn * gamma
+        y += beta
+        return y
+
+    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
+        if is_grad_enabled():
+            return _composed_grads(self, partial(layer_norm_composed, eps=self.eps), gy)
+        x, gamma, beta = self.inputs
+        g, xn = gy.data, self.xn
+        rows, cols = g.reshape(-1, g.shape[-1]), xn.reshape(-1, xn.shape[-1])
+        gx = None
+        if x.requires_grad:
+            gg = g * gamma.data
+            gx = gg - gg.mean(axis=-1, keepdims=True)
+            gx -= xn * np.mean(gg * xn, axis=-1, keepdims=True)
+            gx *= self.inv
+        return (
+            None if gx is None else Tensor(gx),
+            Tensor(np.einsum("ij,ij->j", rows, cols)) if gamma.requires_grad else None,
+            Tensor(rows.sum(axis=0)) if beta.requires_grad else None,
+        )
+
+
+class GELUOp(Op):
+    """y = 0.5 x (1 + tanh u) with u = sqrt(2/pi) (x + 0.044715 x^3), computed as x sigmoid(2u);
+    dy/dx = s + 2 x s (1 - s) du/dx with s = sigmoid(2u), du/dx = sqrt(2/pi)(1 + 0.134145 x^2).
+    """
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        # why: 0.5 (1 + tanh u) = 1 / (1 + e^-2u); exp is much faster than tanh in NumPy
+        e = np.multiply(x, x, out=np.empty_like(x))  # why: an array even for 0-d x
+        e *= -2.0 * 0.044715 * _SQRT_2_OVER_PI
+        e -= 2.0 * _SQRT_2_OVER_PI
+        e *= x
+        with np.errstate(over="ignore"):  # e^-2u = inf for x << 0: s = 0, y = -0
+            np.exp(e, out=e)
+        e += 1.0
+        s = np.reciprocal(e, out=e)
+        self.s = s
+        return np.multiply(x, s, out=np.empty_like(s))
+
+    def backward(self, gy: Tensor) -> Tensor:
+        if is_grad_enabled():
+            return _composed_grads(self, gelu_composed, gy)[0]
+        x, s = self.inputs[0].data, self.s
+        du = np.multiply(x, x, out=np.empty_like(s))
+        du *= 3 * 0.044715 * _SQRT_2_OVER_PI
+        du += _SQRT_2_OVER_PI
+        du *= 2.0 * x
+        du *= s
+        du *= 1.0 - s  # 2 x s (1 - s) du/dx
+        du += s
+        du *= gy.data
+        return Tensor(du)
+
+
 def layer_norm(x: ArrayLike | Tensor, gamma: object, beta: object, eps: float = 1e-5) -> Tensor:
     """(x - mean) / sqrt(var + eps) * gamma + beta over the last axis (biased variance).
+
+    ``gamma`` and ``beta`` have the shape ``(D,)`` of that axis.
 
     >>> layer_norm(Tensor([[1.0, 3.0]]), np.ones(2), np.zeros(2)).numpy().round(4)
     array([[-1.,  1.]])
     """
-    x = _tensor(x)
-    xc = x - x.mean(axis=-1, keepdims=True)
-    var = (xc * xc).mean(axis=-1, keepdims=True)
-    return xc / (var + eps).sqrt() * gamma + beta
+    x, gamma, beta = _as_float(x), _tensor(gamma), _tensor(beta)
+    size = x.shape[-1] if x.ndim else None
+    if gamma.shape != (size,) or beta.shape != (size,):
+        raise ValueError(
+            f"layer_norm: x of shape {x.shape} needs gamma and beta of shape ({size},), got "
+            f"{gamma.shape} and {beta.shape}"
+        )
+    return LayerNormOp.apply(x, gamma, beta, eps=eps)
 
 
 def gelu(x: ArrayLike | Tensor) -> Tensor:
@@ -62,13 +175,13 @@ def gelu(x: ArrayLike | Tensor) -> Tensor:
     >>> gelu(Tensor([-1.0, 0.0, 1.0])).numpy().round(4)
     array([-0.1588,  0.    ,  0.8412])
     """
+    return GELUOp.apply(_as_float(x))
+
+
+def _as_float(x: ArrayLike | Tensor) -> Tensor:
+    """``x`` as a Tensor; integer or bool values as float64 (the primitives need floats)."""
     x = _tensor(x)
-    # why: x + 0.044715 x^3 = x (1 + 0.044715 x^2), one multiply fewer
-    inner = x * (x * x * (0.044715 * _SQRT_2_OVER_PI) + _SQRT_2_OVER_PI)
-    return x * (inner.tanh() + 1.0) * 0.5
-
-
-_SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
+    return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
 class LayerNorm(Layer):
@@ -194,6 +307,11 @@ def rnn_steps(a: Tensor, Wh: Tensor, h: Tensor) -> Tensor:
 
     ``a (N, T, H)`` holds every step's x_t Wx + b. The readable definition behind
     ``RNN``'s primitive (whose backward differentiates this one when it is recorded).
+
+    >>> rnn, x = RNN(2, 3, rng=0), np.ones((1, 4, 2))
+    >>> hs = rnn_steps(Tensor(x) @ rnn.Wx + rnn.b, rnn.Wh, Tensor(np.zeros((1, 3))))
+    >>> np.allclose(hs.numpy(), rnn(x).numpy())
+    True
     """
     hs = []
     for t in range(a.shape[1]):
@@ -207,6 +325,11 @@ def lstm_steps(a: Tensor, Wh: Tensor, h: Tensor, c: Tensor) -> Tensor:
 
     ``a (N, T, 4H)`` holds every step's x_t Wx + b; the gate blocks are f, g, i, o:
     ``A = a_t + h_{t-1} Wh``, ``c_t = f c_{t-1} + g i``, ``h_t = o tanh(c_t)``.
+
+    >>> lstm, x, zeros = LSTM(2, 3, rng=0), np.ones((1, 4, 2)), Tensor(np.zeros((1, 3)))
+    >>> hs_and_cs = lstm_steps(Tensor(x) @ lstm.Wx + lstm.b, lstm.Wh, zeros, zeros)
+    >>> np.allclose(hs_and_cs.numpy()[0], lstm(x).numpy())
+    True
     """
     H = Wh.shape[0]
     hs, cs = [], []
@@ -226,14 +349,6 @@ def _reciprocal_one_plus_exp(x: np.ndarray) -> None:
     np.exp(x, out=x)
     x += 1.0
     np.reciprocal(x, out=x)
-
-
-def _composed_grads(op: Op, steps: object, gy: Tensor) -> tuple[Tensor | None, ...]:
-    """``op``'s gradients as a recorded function: differentiate the step-by-step ops."""
-    inputs = op.inputs
-    y = steps(*inputs)
-    found = grad(y, list(inputs), gy, create_graph=True)
-    return tuple(g if x.requires_grad else None for g, x in zip(found, inputs, strict=True))
 
 
 class RNNScan(Op):
