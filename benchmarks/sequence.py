@@ -4,7 +4,8 @@ A step is what ``examples/language_model.py`` runs: zero the gradients, forward 
 character ids, softmax cross-entropy over every position, backward, clip the gradient norm
 to 1, Adam. Both systems build the same networks at the same sizes (the example's
 defaults: batch 32 x 32 characters, 58 characters; LSTM embedding 32, hidden 128;
-transformer 64 features, 4 heads, 2 blocks), in float32, on one thread.
+transformer 64 features, 4 heads, 2 blocks), in float32 (``--dtype float64`` for the
+other), on one thread.
 
 The systems are timed in one interleaved run: every round runs each system for the same
 number of steps, back to back, in alternating order, so machine noise hits both alike. It
@@ -112,6 +113,7 @@ def torch_step(model_name: str, args: argparse.Namespace):
             return self.affine(self.norm(x))
 
     model = LSTMModel() if model_name == "lstm" else TransformerModel()
+    model.to(getattr(torch, args.dtype))
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     x, t = (torch.from_numpy(a) for a in _batch(args))
 
@@ -172,9 +174,10 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="two rounds of one step, no torch")
     p.add_argument("--no-torch", action="store_true")
     p.add_argument("--profile", choices=["lstm", "transformer"], default=None)
+    p.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     cli = p.parse_args()
     if cli.profile:
-        profile(cli.profile, _example_args(cli.profile))
+        profile(cli.profile, _example_args(cli.profile, cli.dtype))
         return
     rounds, per_round = (2, 1) if cli.quick else (cli.rounds, cli.steps_per_round)
     use_torch = not (cli.quick or cli.no_torch)
@@ -184,10 +187,10 @@ def main() -> None:
         except ImportError:
             print("PyTorch is not installed: timing minigrad alone")
             use_torch = False
-    print(f"one training step, float32, 1 thread; {rounds} rounds of {per_round} steps")
+    print(f"one training step, {cli.dtype}, 1 thread; {rounds} rounds of {per_round} steps")
     print(f"{'model':<12} {'system':<9} {'median µs':>10} {'IQR µs':>15} {'ratio':>6}")
     for model_name in cli.models.split(","):
-        args = _example_args(model_name)
+        args = _example_args(model_name, cli.dtype)
         steps = {"minigrad": minigrad_step(model_name, args)}
         if use_torch:
             steps["torch"] = torch_step(model_name, args)
@@ -200,9 +203,9 @@ def main() -> None:
     print("ratio = median minigrad (or torch) µs per step / median torch µs per step")
 
 
-def _example_args(model_name: str) -> argparse.Namespace:
-    """The example's default options for ``model_name`` (its sizes, rate and dtype)."""
-    return language_model.parse_args(["--model", model_name])
+def _example_args(model_name: str, dtype: str) -> argparse.Namespace:
+    """The example's default options for ``model_name`` (its sizes and rate), in ``dtype``."""
+    return language_model.parse_args(["--model", model_name, "--dtype", dtype])
 
 
 if __name__ == "__main__":

@@ -595,22 +595,22 @@ def rnn_reference(a, wh, h0):
 
 
 def lstm_reference(a, wh, h0, c0):
-    """Slow and obviously right: the sequel's LSTM (gate blocks f, g, i, o); stack([hs, cs])."""
+    """Slow and obviously right: the sequel's LSTM (gate blocks f, g, i, o), one step at a
+    time; per step the op's seven blocks f, g, i, o, h, c, tanh(c)."""
 
     def sigmoid(x):
         return 1 / (1 + np.exp(-x))
 
     H = wh.shape[0]
-    h, c, hs, cs = h0, c0, [], []
+    h, c, rows = h0, c0, []
     for t in range(a.shape[1]):
         A = a[:, t] + h @ wh
         f, g = sigmoid(A[:, :H]), np.tanh(A[:, H : 2 * H])
         i, o = sigmoid(A[:, 2 * H : 3 * H]), sigmoid(A[:, 3 * H :])
         c = f * c + g * i
         h = o * np.tanh(c)
-        hs.append(h)
-        cs.append(c)
-    return np.stack([np.stack(hs, axis=1), np.stack(cs, axis=1)])
+        rows.append(np.concatenate([f, g, i, o, h, c, np.tanh(c)], axis=1))
+    return np.stack(rows, axis=1)
 
 
 def _scan_inputs(blocks: int) -> Inputs:

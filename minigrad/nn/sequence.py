@@ -6,13 +6,12 @@ parameters keep the sequel's names (``W`` of an embedding; ``Wx``, ``Wh``, ``b``
 recurrent layer, the LSTM's four gate blocks in its order f, g, i, o).
 
 Embedding is indexing, a Tensor op; LayerNorm, GELU and the recurrences are primitives
-for speed, each with the composition of Tensor ops that defines it beside it.
+for speed: NumPy forward passes, backward passes written with Tensor ops.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from functools import partial
+from collections.abc import Iterable
 
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
@@ -20,8 +19,13 @@ from numpy.typing import ArrayLike, DTypeLike
 from minigrad import functional as F
 from minigrad.functional import stack
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.nn.layers import _positive_int
-from minigrad.tensor import Op, Tensor, _tensor, grad, is_grad_enabled
+from minigrad.tensor import Op, Tensor, _tensor
+
+
+def _positive_int(value: object, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{what} must be a positive int, got {value!r}")
+    return int(value)
 
 
 def _float_dtype(kind: str, dtype: DTypeLike) -> np.dtype:
@@ -46,42 +50,12 @@ def _check_features(kind: str, shape: tuple[int, ...], size: int, what: str) -> 
 
 # --- LayerNorm and GELU ------------------------------------------------------------------------
 # Written as Tensor ops, LayerNorm is about ten ops over the whole activation and GELU eight,
-# each a full pass over memory, in forward and again in backward: in a small transformer they
-# cost more than its matmuls. So each is one primitive, for speed, whose first-order backward
-# is its closed-form derivative on arrays; under ``create_graph`` the backward differentiates
-# the composition below instead (``_composed_grads``), so higher derivatives hold too.
-def layer_norm_composed(x: Tensor, gamma: Tensor, beta: Tensor, eps: float = 1e-5) -> Tensor:
-    """LayerNorm as Tensor ops: the readable definition behind ``LayerNormOp``.
-
-    >>> x, ones, zeros = Tensor([[1.0, 2.0, 6.0]]), np.ones(3), np.zeros(3)
-    >>> np.allclose(layer_norm_composed(x, ones, zeros).numpy(), layer_norm(x, ones, zeros).numpy())
-    True
-    """
-    xc = x - x.mean(axis=-1, keepdims=True)
-    var = (xc * xc).mean(axis=-1, keepdims=True)
-    return xc / (var + eps).sqrt() * gamma + beta
-
-
-def gelu_composed(x: Tensor) -> Tensor:
-    """GELU's tanh form as Tensor ops: the readable definition behind ``GELUOp``.
-
-    >>> x = Tensor([-2.0, 0.5, 3.0])
-    >>> np.allclose(gelu_composed(x).numpy(), gelu(x).numpy(), rtol=1e-14)
-    True
-    """
-    # why: x + 0.044715 x^3 = x (1 + 0.044715 x^2), one multiply fewer
-    inner = x * (x * x * (0.044715 * _SQRT_2_OVER_PI) + _SQRT_2_OVER_PI)
-    return x * (inner.tanh() + 1.0) * 0.5
-
-
+# each a full pass over memory, with their backward ops after them: in a small transformer
+# they cost more than its matmuls. So each is one primitive, for speed: one NumPy pass
+# forward, and a backward of the closed-form derivative in Tensor ops (so it is recorded
+# under ``create_graph`` and higher derivatives hold).
 _SQRT_2_OVER_PI = float(np.sqrt(2.0 / np.pi))
-
-
-def _composed_grads(op: Op, composed: Callable[..., Tensor], gy: Tensor) -> tuple:
-    """``op``'s gradients as a recorded function: differentiate its composition of ops."""
-    inputs = op.inputs
-    found = grad(composed(*inputs), list(inputs), gy, create_graph=True)
-    return tuple(g if x.requires_grad else None for g, x in zip(found, inputs, strict=True))
+_CUBIC = 0.044715  # the tanh form's coefficient of x^3
 
 
 class LayerNormOp(Op):
@@ -93,62 +67,48 @@ class LayerNormOp(Op):
     def forward(self, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
         xc = x - x.mean(axis=-1, keepdims=True)
         inv = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + self.eps)
-        xn = np.multiply(xc, inv, out=xc)
-        self.xn, self.inv = xn, inv  # why: the first-order backward needs nothing else
-        y = xn * gamma
+        y = np.multiply(xc, inv, out=xc)
+        y *= gamma
         y += beta
         return y
 
     def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
-        if is_grad_enabled():
-            return _composed_grads(self, partial(layer_norm_composed, eps=self.eps), gy)
         x, gamma, beta = self.inputs
-        g, xn = gy.data, self.xn
-        rows, cols = g.reshape(-1, g.shape[-1]), xn.reshape(-1, xn.shape[-1])
+        xc = x - x.mean(axis=-1, keepdims=True)  # why: recomputed, so it is a function of x
+        inv = ((xc * xc).mean(axis=-1, keepdims=True) + self.eps) ** -0.5
+        xn = xc * inv
         gx = None
         if x.requires_grad:
-            gg = g * gamma.data
-            gx = gg - gg.mean(axis=-1, keepdims=True)
-            gx -= xn * np.mean(gg * xn, axis=-1, keepdims=True)
-            gx *= self.inv
-        return (
-            None if gx is None else Tensor(gx),
-            Tensor(np.einsum("ij,ij->j", rows, cols)) if gamma.requires_grad else None,
-            Tensor(rows.sum(axis=0)) if beta.requires_grad else None,
-        )
+            g = gy * gamma
+            gx = g - g.mean(axis=-1, keepdims=True) - xn * (g * xn).mean(axis=-1, keepdims=True)
+            gx = gx * inv
+        # the engine sums dgamma and dbeta over the leading axes
+        return gx, (gy * xn if gamma.requires_grad else None), (gy if beta.requires_grad else None)
 
 
 class GELUOp(Op):
-    """y = 0.5 x (1 + tanh u) with u = sqrt(2/pi) (x + 0.044715 x^3), computed as x sigmoid(2u);
-    dy/dx = s + 2 x s (1 - s) du/dx with s = sigmoid(2u), du/dx = sqrt(2/pi)(1 + 0.134145 x^2).
+    """y = 0.5 x (1 + tanh u) with u = sqrt(2/pi) (x + 0.044715 x^3), which is x sigmoid(2u);
+    dy/dx = s + x s (1 - s) 2 du/dx with s = sigmoid(2u), du/dx = sqrt(2/pi)(1 + 0.134145 x^2).
     """
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         # why: 0.5 (1 + tanh u) = 1 / (1 + e^-2u); exp is much faster than tanh in NumPy
         e = np.multiply(x, x, out=np.empty_like(x))  # why: an array even for 0-d x
-        e *= -2.0 * 0.044715 * _SQRT_2_OVER_PI
+        e *= -2.0 * _CUBIC * _SQRT_2_OVER_PI
         e -= 2.0 * _SQRT_2_OVER_PI
         e *= x
         with np.errstate(over="ignore"):  # e^-2u = inf for x << 0: s = 0, y = -0
             np.exp(e, out=e)
         e += 1.0
         s = np.reciprocal(e, out=e)
-        self.s = s
-        return np.multiply(x, s, out=np.empty_like(s))
+        return np.multiply(x, s, out=s)
 
     def backward(self, gy: Tensor) -> Tensor:
-        if is_grad_enabled():
-            return _composed_grads(self, gelu_composed, gy)[0]
-        x, s = self.inputs[0].data, self.s
-        du = np.multiply(x, x, out=np.empty_like(s))
-        du *= 3 * 0.044715 * _SQRT_2_OVER_PI
-        du += _SQRT_2_OVER_PI
-        du *= 2.0 * x
-        du *= s
-        du *= 1.0 - s  # 2 x s (1 - s) du/dx
-        du += s
-        du *= gy.data
-        return Tensor(du)
+        (x,) = self.inputs
+        xx = x * x
+        s = (x * (xx * (2.0 * _CUBIC * _SQRT_2_OVER_PI) + 2.0 * _SQRT_2_OVER_PI)).sigmoid()
+        du2 = xx * (6.0 * _CUBIC * _SQRT_2_OVER_PI) + 2.0 * _SQRT_2_OVER_PI  # 2 du/dx
+        return gy * (s + x * du2 * (s * (1.0 - s)))
 
 
 def layer_norm(x: ArrayLike | Tensor, gamma: object, beta: object, eps: float = 1e-5) -> Tensor:
@@ -298,52 +258,11 @@ class Embedding(Layer):
 # --- recurrent layers --------------------------------------------------------------------------
 # Written step by step with Tensor ops, a recurrent layer records about fifteen ops per time
 # step, and slicing step t out of the (N, T, ...) input makes a gradient of the whole input
-# per step (T^2 work). So the recurrence over all steps is one primitive, for speed: forward
-# and a first-order backward (backpropagation through time) on arrays; under
-# ``create_graph`` its backward differentiates the step-by-step composition instead, so
-# higher derivatives hold too. The input projection x Wx + b of every step is one Affine.
-def rnn_steps(a: Tensor, Wh: Tensor, h: Tensor) -> Tensor:
-    """The RNN's recurrence as Tensor ops: h_t = tanh(a_t + h_{t-1} Wh), all h_t as (N, T, H).
-
-    ``a (N, T, H)`` holds every step's x_t Wx + b. The readable definition behind
-    ``RNN``'s primitive (whose backward differentiates this one when it is recorded).
-
-    >>> rnn, x = RNN(2, 3, rng=0), np.ones((1, 4, 2))
-    >>> hs = rnn_steps(Tensor(x) @ rnn.Wx + rnn.b, rnn.Wh, Tensor(np.zeros((1, 3))))
-    >>> np.allclose(hs.numpy(), rnn(x).numpy())
-    True
-    """
-    hs = []
-    for t in range(a.shape[1]):
-        h = (a[:, t] + h @ Wh).tanh()
-        hs.append(h)
-    return stack(hs, axis=1)
-
-
-def lstm_steps(a: Tensor, Wh: Tensor, h: Tensor, c: Tensor) -> Tensor:
-    """The LSTM's recurrence as Tensor ops; returns ``stack([hs, cs])``, shape (2, N, T, H).
-
-    ``a (N, T, 4H)`` holds every step's x_t Wx + b; the gate blocks are f, g, i, o:
-    ``A = a_t + h_{t-1} Wh``, ``c_t = f c_{t-1} + g i``, ``h_t = o tanh(c_t)``.
-
-    >>> lstm, x, zeros = LSTM(2, 3, rng=0), np.ones((1, 4, 2)), Tensor(np.zeros((1, 3)))
-    >>> hs_and_cs = lstm_steps(Tensor(x) @ lstm.Wx + lstm.b, lstm.Wh, zeros, zeros)
-    >>> np.allclose(hs_and_cs.numpy()[0], lstm(x).numpy())
-    True
-    """
-    H = Wh.shape[0]
-    hs, cs = [], []
-    for t in range(a.shape[1]):
-        A = a[:, t] + h @ Wh
-        f, g = A[:, :H].sigmoid(), A[:, H : 2 * H].tanh()
-        i, o = A[:, 2 * H : 3 * H].sigmoid(), A[:, 3 * H :].sigmoid()
-        c = f * c + g * i
-        h = o * c.tanh()
-        hs.append(h)
-        cs.append(c)
-    return stack([stack(hs, axis=1), stack(cs, axis=1)])
-
-
+# per step (T^2 work). So the recurrence over all steps is one primitive, for speed: its
+# forward is a NumPy loop; its backward (backpropagation through time) is written with Tensor
+# ops, and recomputes what it needs from the inputs and the recorded output, so it is
+# recorded under ``create_graph`` and higher derivatives hold. The input projection
+# x Wx + b of every step is one Affine.
 def _reciprocal_one_plus_exp(x: np.ndarray) -> None:
     """x <- 1 / (1 + e^x), in place: sigmoid(-x)."""
     np.exp(x, out=x)
@@ -376,28 +295,30 @@ class RNNScan(Op):
                 h -= 1.0
         return hs.transpose(1, 0, 2)  # why: time-major inside, so each step is contiguous
 
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
-        if is_grad_enabled():
-            return _composed_grads(self, rnn_steps, gy)
-        a, wh, h0 = (x.data for x in self.inputs)
-        hs = self.output().data.transpose(1, 0, 2)  # (T, N, H)
-        g = gy.data.transpose(1, 0, 2)
-        da = np.empty_like(hs)
-        carry = np.zeros_like(hs[0])
-        for t in range(len(hs) - 1, -1, -1):
-            d = np.add(g[t], carry, out=da[t])
-            d *= 1 - hs[t] * hs[t]
-            carry = d @ wh.T
-        before = np.concatenate([h0[None], hs[:-1]])  # h_{t-1} of every step
-        dwh = before.reshape(-1, wh.shape[0]).T @ da.reshape(-1, wh.shape[1])
-        return Tensor(da.transpose(1, 0, 2)), Tensor(dwh), Tensor(carry)
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        a, wh, h0 = self.inputs
+        hs = self.output()
+        n, steps, hidden = hs.shape
+        before = F.concatenate([h0.reshape(n, 1, hidden), hs[:, :-1]], axis=1)  # h_{t-1}
+        slope = 1.0 - hs * hs  # tanh' at every step
+        wh_t = wh.T
+        carry, das = None, [None] * steps
+        for t in range(steps - 1, -1, -1):
+            d = gy[:, t] if carry is None else gy[:, t] + carry
+            das[t] = d = d * slope[:, t]
+            carry = d @ wh_t
+        da = stack(das, axis=1)
+        dwh = before.reshape(-1, hidden).T @ da.reshape(-1, hidden)
+        return da, dwh, carry
 
 
 class LSTMScan(Op):
-    """y = stack([hs, cs]) of the LSTM recurrence (gate order f, g, i, o);  backward through time.
+    """The LSTM recurrence over all steps (gate order f, g, i, o);  backward through time.
 
-    Inputs ``a (N, T, 4H)`` (x_t Wx + b of every step), ``Wh (H, 4H)``, ``h0``, ``c0 (N, H)``;
-    output ``(2, N, T, H)``: every h_t and every c_t. With dh_t and dc_t the gradients
+    Inputs ``a (N, T, 4H)`` (x_t Wx + b of every step), ``Wh (H, 4H)``, ``h0``, ``c0 (N, H)``.
+    Output ``(N, T, 7H)``: at every step the gates f, g, i, o, then h_t, c_t and tanh(c_t)
+    (the layer returns the h and c blocks; the rest is what backward needs, kept in the
+    recorded output so that backward is a function of it). With dh_t and dc_t the gradients
     reaching step t: dc = dc_t + dh_t o (1 - tanh^2 c_t), then df = dc c_{t-1}, dg = dc i,
     di = dc g, do = dh_t tanh c_t through the gates' derivatives to dA_t; the step before gets
     dh = dA_t Wh^T and dc f. dWh = sum_t h_{t-1}^T dA_t, da_t = dA_t.
@@ -407,71 +328,66 @@ class LSTMScan(Op):
 
     def forward(self, a: np.ndarray, wh: np.ndarray, h0: np.ndarray, c0: np.ndarray) -> np.ndarray:
         n, steps, width = a.shape
-        hidden = width // 4
+        H = width // 4
         dtype = np.result_type(a, wh, h0, c0)
         # why: exp is several times faster than tanh in NumPy, so every gate is one exp:
         # sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1. Scaling A by -1 (f, i, o)
         # and -2 (g) is exact, so it is folded into a and Wh once, before the loop
         scale = np.full(width, -1.0, dtype=dtype)
-        scale[hidden : 2 * hidden] = -2.0
-        a_scaled, wh_scaled = a * scale, wh * scale
-        gates = np.empty((steps, n, width), dtype=dtype)
-        y = np.empty((2, steps, n, hidden), dtype=dtype)  # hs and cs, time-major inside
-        tanh_c = np.empty((steps, n, hidden), dtype=dtype)
+        scale[H : 2 * H] = -2.0
+        wh_scaled = wh * scale
+        # why: time-major, so every step works on one contiguous (N, 7H) block
+        y = np.empty((steps, n, 7 * H), dtype=dtype)
+        np.multiply(a.transpose(1, 0, 2), scale, out=y[..., :width])
         h, c = h0, c0
         with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 (or 1) exactly
             for t in range(steps):
-                A = np.add(a_scaled[:, t], h @ wh_scaled, out=gates[t])
+                A = y[t, :, :width]
+                A += h @ wh_scaled
                 _reciprocal_one_plus_exp(A)
-                f, g, i, o = (A[:, k * hidden : (k + 1) * hidden] for k in range(4))
+                f, g, i, o, h, c_new, tc = (y[t, :, k * H : (k + 1) * H] for k in range(7))
                 g *= 2.0
                 g -= 1.0
-                c = np.multiply(f, c, out=y[1, t])
-                c += g * i
-                tc = np.multiply(c, -2.0, out=tanh_c[t])
+                np.multiply(f, c, out=c_new)
+                c_new += g * i
+                np.multiply(c_new, -2.0, out=tc)
                 _reciprocal_one_plus_exp(tc)
                 tc *= 2.0
                 tc -= 1.0
-                h = np.multiply(o, tc, out=y[0, t])
-        self.gates, self.tanh_c = gates, tanh_c
-        return y.transpose(0, 2, 1, 3)
+                np.multiply(o, tc, out=h)
+                c = c_new
+        return y.transpose(1, 0, 2)
 
-    def backward(self, gy: Tensor) -> tuple[Tensor | None, ...]:
-        if is_grad_enabled():
-            return _composed_grads(self, lstm_steps, gy)
-        a, wh, h0, c0 = (x.data for x in self.inputs)
-        G, tanh_c = self.gates, self.tanh_c  # (T, N, 4H), (T, N, H)
-        steps, n, width = G.shape
-        hidden = width // 4
-        hs, cs = self.output().data.transpose(0, 2, 1, 3)  # (T, N, H) each
-        ghs, gcs = gy.data.transpose(0, 2, 1, 3)
-        f, g, i, o = (G[..., k * hidden : (k + 1) * hidden] for k in range(4))
-        before_c = np.concatenate([c0[None], cs[:-1]])
+    def backward(self, gy: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        a, wh, h0, c0 = self.inputs
+        y = self.output()
+        n, steps, width = y.shape
+        H = width // 7
+        f, g, i, o, hs, cs, tc = (y[..., k * H : (k + 1) * H] for k in range(7))
+        h_before = F.concatenate([h0.reshape(n, 1, H), hs[:, :-1]], axis=1)  # h_{t-1}
+        c_before = F.concatenate([c0.reshape(n, 1, H), cs[:, :-1]], axis=1)
         # why: every factor that does not depend on the incoming gradient, for all steps at
-        # once (a few large NumPy calls instead of many small ones inside the loop):
-        # dA = [dc c_{t-1} f(1-f), dc i (1-g^2), dc g i(1-i), dh tanh(c) o(1-o)]
-        factor = np.empty_like(G)
-        np.multiply(before_c, f * (1 - f), out=factor[..., :hidden])
-        np.multiply(i, 1 - g * g, out=factor[..., hidden : 2 * hidden])
-        np.multiply(g, i * (1 - i), out=factor[..., 2 * hidden : 3 * hidden])
-        np.multiply(tanh_c, o * (1 - o), out=factor[..., 3 * hidden :])
-        through_h = o * (1 - tanh_c * tanh_c)  # dc_t gets dh_t times this
-        dA = np.empty_like(G)
-        dh = np.zeros_like(hs[0])
-        dc = np.zeros_like(cs[0])
+        # once (a few large ops instead of many small ones inside the loop)
+        slope = F.concatenate([f * (1.0 - f), 1.0 - g * g, i * (1.0 - i), o * (1.0 - o)], axis=-1)
+        factor = F.concatenate([c_before, i, g, tc], axis=-1) * slope
+        direct = gy[..., : 4 * H] * slope  # gradients that reach the gates' own outputs
+        tc_slope = 1.0 - tc * tc
+        through_h = o * tc_slope  # dc_t gets dh_t times this
+        ghs = gy[..., 4 * H : 5 * H]
+        gcs = gy[..., 5 * H : 6 * H] + gy[..., 6 * H :] * tc_slope
+        wh_t = wh.T
+        dh = dc = None
+        dAs = [None] * steps
         for t in range(steps - 1, -1, -1):
-            dh += ghs[t]
-            dc += gcs[t]
-            dc += dh * through_h[t]
-            d = dA[t]
-            three = d[:, : 3 * hidden].reshape(n, 3, hidden)
-            np.multiply(factor[t, :, : 3 * hidden].reshape(n, 3, hidden), dc[:, None], out=three)
-            np.multiply(factor[t, :, 3 * hidden :], dh, out=d[:, 3 * hidden :])
-            dh = d @ wh.T
-            dc *= f[t]
-        before_h = np.concatenate([h0[None], hs[:-1]])
-        dwh = before_h.reshape(-1, hidden).T @ dA.reshape(-1, width)
-        return Tensor(dA.transpose(1, 0, 2)), Tensor(dwh), Tensor(dh), Tensor(dc)
+            dh = ghs[:, t] if dh is None else ghs[:, t] + dh
+            dc_t = gcs[:, t] + dh * through_h[:, t]
+            dc = dc_t if dc is None else dc_t + dc * f[:, t + 1]
+            dA = F.concatenate([dc, dc, dc, dh], axis=1) * factor[:, t] + direct[:, t]
+            dAs[t] = dA
+            dh = dA @ wh_t
+        da = stack(dAs, axis=1)
+        dwh = h_before.reshape(-1, H).T @ da.reshape(-1, 4 * H)
+        return da, dwh, dh, dc * f[:, 0]
 
 
 class _Recurrent(Layer):
@@ -620,9 +536,10 @@ class LSTM(_Recurrent):
         n = a.shape[0]
         h0 = self._state(h0, n, a.dtype, "h0")
         c0 = self._state(c0, n, a.dtype, "c0")
-        y = LSTMScan.apply(a, self.Wh, h0, c0)
-        hs = y[0]
-        return (hs, (hs[:, -1], y[1, :, -1])) if return_state else hs
+        y = LSTMScan.apply(a, self.Wh, h0, c0)  # per step: f, g, i, o, h, c, tanh(c)
+        H = self.hidden_size
+        hs = y[..., 4 * H : 5 * H]
+        return (hs, (hs[:, -1], y[:, -1, 5 * H : 6 * H])) if return_state else hs
 
 
 # --- training long sequences -------------------------------------------------------------------
