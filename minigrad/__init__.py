@@ -7,7 +7,7 @@
 array([2., 4., 6.])
 """
 
-from minigrad import data, nn, optim, viz
+from minigrad import data, nn, onnx, optim, viz
 from minigrad.compile import compile
 from minigrad.debug import detect_anomaly
 from minigrad.functional import concatenate, matmul, maximum, minimum, stack, where
@@ -40,5 +40,6 @@ __all__ = [
     "optim",
     "nn",
     "viz",
+    "onnx",
 ]
 __version__ = "0.1.0"
