@@ -213,7 +213,9 @@ def load(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         file.seek(0)
         try:
             with np.load(file, allow_pickle=False) as npz:
-                entries = {name: npz[name] for name in npz.files}
+                # why: by member name: npz["a.npy"] would read entry "a", not "a.npy"
+                members = npz.zip.namelist()
+                entries = {(m[:-4] if m.endswith(".npy") else m): npz[m] for m in members}
         except Exception as err:
             raise ValueError(
                 f"load({path!r}): the file is truncated, corrupt or holds objects that "

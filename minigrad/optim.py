@@ -27,6 +27,7 @@ import numpy as np
 
 from minigrad.ops import announce, effect, forget_grads
 from minigrad.state_dict import Rule, count, like_array, validate_state_dict
+from minigrad.tensor import mark_written
 
 __all__ = ["Optimizer", "SGD", "AdaGrad", "RMSprop", "Adam"]
 
@@ -110,6 +111,7 @@ class Optimizer:
         for p, g, state in zip(self.params, self.prepare_grads(grads), self.state, strict=True):
             if g is not None:
                 self.update_one(p.data, g, state)
+        mark_written(*(p for p, g in zip(self.params, grads, strict=True) if g is not None))
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything needed to resume, as a flat ``{name: ndarray}`` dict of copies.

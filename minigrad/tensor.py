@@ -24,6 +24,16 @@ from minigrad.values import TensorValues
 _grad_enabled = True
 # why: one watcher of every op (mg.compile's tracer, mg.detect_anomaly); None costs one test
 _observer: Any = None
+_clock = 0  # why: counts in-place writes to leaves, so backward can tell stale saved inputs
+
+
+def mark_written(*leaves: Tensor) -> None:
+    """Say that the values of ``leaves`` were changed in place (an optimizer step, an
+    assignment to a parameter): a graph recorded before cannot be backpropagated."""
+    global _clock
+    _clock += 1
+    for t in leaves:
+        t.clock = _clock
 
 
 def is_grad_enabled() -> bool:
@@ -79,7 +89,8 @@ class Tensor(TensorValues, NumPyMethods):
            [6., 8.]])
     """
 
-    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "__weakref__")
+    # why: clock is when an op made this tensor, or when a leaf's values were last written
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "clock", "__weakref__")
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
         if type(data) is not np.ndarray:  # why: an array, the common case, needs no conversion
@@ -100,6 +111,7 @@ class Tensor(TensorValues, NumPyMethods):
         self.requires_grad = requires_grad
         self.creator: Op | None = None
         self.name: str | None = None
+        self.clock = 0
 
     # --- NumPy-like attributes -------------------------------------------------------------
     @property
@@ -117,6 +129,10 @@ class Tensor(TensorValues, NumPyMethods):
     @property
     def dtype(self) -> np.dtype:
         return self.data.dtype
+
+    def _mark_written(self) -> None:
+        """Its values were changed in place (see `mark_written`)."""
+        mark_written(self)
 
     def detach(self) -> Tensor:
         """The same data, cut from the graph."""
@@ -335,6 +351,7 @@ class Op:
         y = op.forward(*[x.data for x in inputs])
         out.data = y if type(y) is np.ndarray else np.asarray(y)  # why: 0-d stays an array
         out.grad = out.name = out.creator = None
+        out.clock = _clock
         out.requires_grad = False
         if _grad_enabled:
             for x in inputs:
@@ -528,6 +545,8 @@ def _backprop(
             for x, gx in zip(op.inputs, gxs, strict=True):
                 if gx is None or not x.requires_grad:
                     continue
+                if x.clock > node.clock:
+                    _stale(op, x)
                 if gx.data.shape != x.data.shape:
                     gx = _sum_to(gx, x.data.shape, op)
                 if gx.data.dtype != x.data.dtype:
@@ -540,6 +559,15 @@ def _backprop(
     finally:
         _grad_enabled = previous
     return found
+
+
+def _stale(op: Op, x: Tensor) -> None:
+    raise RuntimeError(
+        f"an input of shape {x.shape} of {op!r} was changed in place after {op!r} used it "
+        f"(by an optimizer step, an assignment to a parameter or an in-place operator), so "
+        f"its gradient would come from the new values; call backward() before changing "
+        f"parameters, or run the forward pass again"
+    )
 
 
 def _accumulate(leaf: Tensor, g: np.ndarray, grads_in_use: set[int]) -> None:

@@ -36,6 +36,11 @@ class TensorValues:
 
     def __array__(self, dtype: DTypeLike = None, copy: bool | None = None) -> np.ndarray:
         if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            if copy is False:
+                raise ValueError(
+                    f"np.asarray(tensor, {np.dtype(dtype)}, copy=False): a {self.data.dtype} "
+                    f"tensor needs a copy to become {np.dtype(dtype)}; leave copy at None"
+                )
             return self.data.astype(dtype)
         return self.data.copy() if copy else self.data
 
@@ -113,4 +118,5 @@ class TensorValues:
                 f"{symbol[:-1]} ... for a new tensor"
             )
         self.data[...] = result.data
+        self._mark_written()  # type: ignore[attr-defined]
         return self

@@ -126,7 +126,8 @@ def _all_ops():
     while pending:
         for cls in pending.pop().__subclasses__():
             pending.append(cls)
-            if cls.__module__.startswith("minigrad.") and cls is not ops.Binary:
+            private = cls.__name__.startswith("_")  # e.g. the compiler's freed-graph marker
+            if cls.__module__.startswith("minigrad.") and cls is not ops.Binary and not private:
                 found.add(cls)
     return found
 

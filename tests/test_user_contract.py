@@ -45,6 +45,62 @@ def test_an_op_reading_its_output_without_keeping_it_is_told_what_to_add():
         y.backward(np.ones(1))
 
 
+def test_asarray_with_another_dtype_and_copy_false_refuses_as_numpy_does():
+    t = mg.Tensor([1.0, 2.0])
+    assert np.asarray(t, np.float32).dtype == np.float32
+    assert np.asarray(t, copy=False) is t.data
+    with pytest.raises(ValueError, match="needs a copy"):
+        np.asarray(t, np.float32, copy=False)
+
+
+def test_a_saved_name_ending_in_npy_loads_its_own_values(tmp_path):
+    mg.save({"a": np.ones(2), "a.npy": np.zeros(2)}, tmp_path / "s.npz")
+    loaded = mg.load(tmp_path / "s.npz")
+    np.testing.assert_array_equal(loaded["a"], np.ones(2))
+    np.testing.assert_array_equal(loaded["a.npy"], np.zeros(2))
+
+
+# --- a graph whose inputs changed after the forward pass --------------------------------------
+
+
+def test_backward_after_an_in_place_change_of_an_input_is_refused():
+    w = mg.Tensor([1.0, 2.0], requires_grad=True)
+    y = (w * w).sum()
+    with mg.no_grad():
+        w -= 1
+    with pytest.raises(RuntimeError, match="changed in place after Mul used it"):
+        y.backward()
+
+
+def test_backward_after_an_optimizer_step_or_an_assignment_is_refused():
+    layer = nn.Affine(2, 2, rng=0)
+    opt = mg.optim.SGD(layer.parameters(), lr=0.1)
+    loss = layer(np.ones((1, 2))).sum()
+    loss.backward(retain_graph=True)
+    opt.step()
+    with pytest.raises(RuntimeError, match="optimizer step"):
+        loss.backward()
+    loss = layer(np.ones((1, 2))).sum()
+    layer.W = np.zeros((2, 2))
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+    loss = layer(np.ones((1, 2))).sum()
+    layer.load_state_dict(layer.state_dict())
+    with pytest.raises(RuntimeError, match="changed in place"):
+        loss.backward()
+
+
+def test_the_usual_training_loop_is_not_refused():
+    layer = nn.Affine(2, 2, rng=0)
+    opt = mg.optim.Adam(layer.parameters())
+    for _ in range(3):
+        opt.zero_grad()
+        loss = (layer(np.ones((1, 2))) ** 2).sum()
+        loss.backward()
+        opt.step()
+    assert layer.W.grad is not None
+
+
 # --- Python numbers ---------------------------------------------------------------------------
 
 

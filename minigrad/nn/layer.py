@@ -16,7 +16,7 @@ from numpy.typing import ArrayLike, DTypeLike
 import minigrad.tensor as _engine
 from minigrad.ops import effect, forget_grads
 from minigrad.state_dict import like_array, validate_state_dict
-from minigrad.tensor import Tensor
+from minigrad.tensor import Tensor, mark_written
 
 # why: bumped by every change a compiled plan depends on (members, modes, dtypes, state), so a
 # plan checks one number per call; mg.compile's guards then look at what changed
@@ -56,6 +56,7 @@ def _assign_values(layer: Layer, name: str, p: Parameter, value: Any) -> None:
             f"{p.shape}; assign nn.Parameter(values) to replace it with another shape"
         )
     p.data[...] = values  # why: cast to the parameter's dtype, as load_state_dict does
+    mark_written(p)
 
 
 def _buffer_value(layer: Layer, name: str, value: Any) -> np.ndarray:
@@ -210,6 +211,7 @@ class Layer:
         structure_version[0] += 1
         for p in self.parameters():
             p.data = p.data.astype(dtype)
+            mark_written(p)
             p.grad = None if p.grad is None else p.grad.astype(dtype)
         for _, layer in self.named_layers():
             for name in layer._buffers:
@@ -246,6 +248,7 @@ class Layer:
         for name, (layer, target) in targets.items():
             if layer is None:
                 target.data[...] = values[name]  # why: in place, optimizers keep their refs
+                mark_written(target)
             else:
                 object.__setattr__(layer, target, values[name])
 
