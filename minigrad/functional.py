@@ -359,9 +359,19 @@ def batch_norm(
     array([[-1., -1.],
            [ 1.,  1.]])
     """
-    x = _tensor(x)
-    gamma = _tensor(gamma)
-    beta = _tensor(beta)
+    x, gamma, beta = _tensor(x), _tensor(gamma), _tensor(beta)
+    axes, shape = _feature_axes(x, gamma, beta)
+    if training:
+        xn = _normalise_by_batch(x, axes, running_mean, running_var, momentum, eps)
+    else:
+        xn = _normalise_by_running(x, shape, running_mean, running_var, eps)
+    return xn * gamma.reshape(shape) + beta.reshape(shape)
+
+
+def _feature_axes(
+    x: Tensor, gamma: Tensor, beta: Tensor
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The axes batch norm averages over, and the shape that broadcasts (D,) along axis 1."""
     if x.ndim not in (2, 4):
         raise ValueError(
             f"batch_norm needs (N, D) or (N, C, H, W) input, got shape {x.shape}; flatten "
@@ -373,36 +383,52 @@ def batch_norm(
             f"batch_norm: x of shape {x.shape} has {x.shape[1]} features on axis 1, but gamma "
             f"has shape {gamma.shape} and beta {beta.shape}; both must be ({x.shape[1]},)"
         )
-    axes = (0,) if x.ndim == 2 else (0, 2, 3)
-    shape = (1, -1) if x.ndim == 2 else (1, -1, 1, 1)
-    if training:
-        count = x.size // max(x.shape[1], 1)
-        if count < 2:
-            raise ValueError(
-                f"batch_norm in training needs more than one value per feature to compute a "
-                f"variance, got x of shape {x.shape}; use a larger batch, or eval() mode"
-            )
-        mean = x.mean(axis=axes, keepdims=True)
-        xc = x - mean
-        var = (xc * xc).mean(axis=axes, keepdims=True)
-        # why: through ops.effect, so a compiled step updates the statistics too
-        if running_mean is not None:
-            ops.effect(_moving_average, running_mean, mean.data, momentum)
-        if running_var is not None:
-            ops.effect(_moving_average, running_var, var.data, momentum)
-        xn = xc / (var + eps).sqrt()
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError(
-                "batch_norm with training=False needs running_mean and running_var; pass "
-                "them, or training=True to use the batch statistics"
-            )
-        dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
-        # why: Tensor ops on the statistics, so a compiled step reads them when it runs
-        mean = Tensor(np.asarray(running_mean, dtype=dtype)).reshape(shape)
-        scale = (1.0 / (Tensor(np.asarray(running_var, dtype=dtype)) + eps).sqrt()).reshape(shape)
-        xn = (x - mean) * scale
-    return xn * gamma.reshape(shape) + beta.reshape(shape)
+    return ((0,), (1, -1)) if x.ndim == 2 else ((0, 2, 3), (1, -1, 1, 1))
+
+
+def _normalise_by_batch(
+    x: Tensor,
+    axes: tuple[int, ...],
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    momentum: float,
+    eps: float,
+) -> Tensor:
+    """(x - batch mean) / sqrt(batch var + eps); the running statistics move towards them."""
+    if x.size // max(x.shape[1], 1) < 2:
+        raise ValueError(
+            f"batch_norm in training needs more than one value per feature to compute a "
+            f"variance, got x of shape {x.shape}; use a larger batch, or eval() mode"
+        )
+    mean = x.mean(axis=axes, keepdims=True)
+    xc = x - mean
+    var = (xc * xc).mean(axis=axes, keepdims=True)
+    # why: through ops.effect, so a compiled step updates the statistics too
+    if running_mean is not None:
+        ops.effect(_moving_average, running_mean, mean.data, momentum)
+    if running_var is not None:
+        ops.effect(_moving_average, running_var, var.data, momentum)
+    return xc / (var + eps).sqrt()
+
+
+def _normalise_by_running(
+    x: Tensor,
+    shape: tuple[int, ...],
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    eps: float,
+) -> Tensor:
+    """(x - running mean) / sqrt(running var + eps)."""
+    if running_mean is None or running_var is None:
+        raise ValueError(
+            "batch_norm with training=False needs running_mean and running_var; pass "
+            "them, or training=True to use the batch statistics"
+        )
+    dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
+    # why: Tensor ops on the statistics, so a compiled step reads them when it runs
+    mean = Tensor(np.asarray(running_mean, dtype=dtype)).reshape(shape)
+    scale = (1.0 / (Tensor(np.asarray(running_var, dtype=dtype)) + eps).sqrt()).reshape(shape)
+    return (x - mean) * scale
 
 
 def _moving_average(running: np.ndarray, batch: np.ndarray, momentum: float) -> None:
