@@ -618,6 +618,40 @@ def test_a_loaded_model_fine_tunes(tmp_path):
     assert not np.array_equal(net.affine1.W.data, w1.T)
 
 
+def test_a_loaded_model_trains_under_mg_compile_as_it_does_eagerly():
+    w1, b1, w2, b2 = weights((8, 4), (8,), (3, 8), (3,), seed=9)
+    nodes = [
+        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
+        helper.make_node("Relu", ["h"], ["r"]),
+        helper.make_node("Gemm", ["r", "w2", "b2"], ["scores"], transB=1),
+    ]
+    params = [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)]
+    model = make_model(nodes, [("x", [4])], [("scores", [3])], params)
+    nets = [mg.onnx.load(model).train() for _ in range(2)]
+    loss_layer = nn.SoftmaxWithLoss()
+    opts = [mg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9) for net in nets]
+
+    def step_of(net, opt):
+        def step(x, t):
+            opt.zero_grad()
+            loss = loss_layer(net(x), t)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return step
+
+    eager, compiled = step_of(nets[0], opts[0]), mg.compile(step_of(nets[1], opts[1]))
+    rng = np.random.default_rng(12)
+    for _ in range(4):
+        x = rng.standard_normal((16, 4)).astype(np.float32)
+        t = rng.integers(0, 3, 16)
+        close(compiled(x, t).numpy(), eager(x, t).numpy(), 1e-5)
+    for (name, a), (_, b) in zip(nets[0].named_parameters(), nets[1].named_parameters()):
+        close(b.data, a.data, 1e-5)
+    assert "np." in compiled.source
+
+
 def test_minigrad_to_onnx_to_minigrad_keeps_values_and_state_dict_names(tmp_path):
     net, _ = convnet()
     net.astype(np.float32)
