@@ -647,7 +647,7 @@ def test_a_loaded_model_trains_under_mg_compile_as_it_does_eagerly():
         x = rng.standard_normal((16, 4)).astype(np.float32)
         t = rng.integers(0, 3, 16)
         close(compiled(x, t).numpy(), eager(x, t).numpy(), 1e-5)
-    for (name, a), (_, b) in zip(nets[0].named_parameters(), nets[1].named_parameters()):
+    for a, b in zip(nets[0].parameters(), nets[1].parameters(), strict=True):
         close(b.data, a.data, 1e-5)
     assert "np." in compiled.source
 
