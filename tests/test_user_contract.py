@@ -213,6 +213,42 @@ def test_assigning_to_a_buffer_keeps_an_array_of_its_shape():
     np.testing.assert_array_equal(bn.running_var, np.ones(3))
 
 
+class _Counts(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("counts", np.zeros(3))
+
+    def forward(self, x):
+        return x
+
+
+def test_registering_a_buffer_again_gives_it_a_new_shape_and_dtype():
+    layer = _Counts()
+    with pytest.raises(ValueError, match=r"counts.*register_buffer\('counts'"):
+        layer.counts = np.zeros(5)
+    layer.register_buffer("counts", np.arange(5))
+    assert layer.counts.dtype == np.int64 and layer.state_dict()["counts"].tolist() == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    layer.counts = np.ones(5, dtype=np.int64)  # later assignments keep the new shape
+    assert layer.state_dict()["counts"].tolist() == [1, 1, 1, 1, 1]
+    layer.load_state_dict({"counts": np.full(5, 7)})
+    assert layer.counts.tolist() == [7] * 5
+
+
+def test_registering_a_buffer_over_a_parameter_replaces_it():
+    layer = nn.Affine(2, 2, rng=0)
+    layer.register_buffer("W", np.zeros(3))
+    assert [name for name, _ in layer.named_parameters()] == ["b"]
+    assert sorted(layer.state_dict()) == ["W", "b"] and layer.W.shape == (3,)
+    with pytest.raises(TypeError, match="real numbers"):
+        layer.register_buffer("names", np.array(["a"]))
+
+
 # --- graphs: labels declared the obvious way ------------------------------------------------
 
 

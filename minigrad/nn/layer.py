@@ -66,7 +66,8 @@ def _buffer_value(layer: Layer, name: str, value: Any) -> np.ndarray:
         raise ValueError(
             f"cannot assign {values.dtype} values of shape {values.shape} to buffer "
             f"{type(layer).__name__}.{name} ({current.dtype}, shape {current.shape}); "
-            f"call register_buffer({name!r}, value) to give it another shape"
+            f"assign an array of shape {current.shape}, or call "
+            f"register_buffer({name!r}, value) to give it another shape"
         )
     return values
 
@@ -124,9 +125,27 @@ class Layer:
     def register_buffer(self, name: str, value: ArrayLike) -> None:
         """Keep ``value`` as state: saved in ``state_dict()``, converted by ``astype``.
 
-        Later assignments to ``self.<name>`` (arrays) keep it a buffer.
+        Later assignments to ``self.<name>`` keep it a buffer of its shape and dtype;
+        registering the name again replaces it with any shape and dtype.
+
+        >>> layer = Layer()
+        >>> layer.register_buffer("counts", np.zeros(3))
+        >>> layer.register_buffer("counts", np.zeros(5, dtype=np.int64))
+        >>> layer.state_dict()["counts"]
+        array([0, 0, 0, 0, 0])
         """
-        self.__setattr__(name, np.asarray(value))
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"register_buffer needs an attribute name (a str), got {name!r}")
+        values = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(
+                f"buffer {type(self).__name__}.{name} must hold real numbers, got "
+                f"{type(value).__name__} of dtype {values.dtype}; pass a numeric array"
+            )
+        # why: a new registration takes any shape and dtype, and replaces a member of that name
+        self._buffers.pop(name, None)
+        self._members.pop(name, None)
+        self.__setattr__(name, values)
         self._buffers[name] = None  # why: the value lives in __dict__; this marks the name
 
     # --- running ---------------------------------------------------------------------------
