@@ -213,6 +213,22 @@ def test_assigning_to_a_buffer_keeps_an_array_of_its_shape():
     np.testing.assert_array_equal(bn.running_var, np.ones(3))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_assigning_to_a_buffer_casts_to_its_dtype_as_a_parameter_does(dtype):
+    bn = nn.BatchNorm(2, dtype=dtype)
+    bn.running_mean = np.zeros(2)  # float64 values
+    bn.running_var = [1, 4]  # integers from a list
+    bn.gamma = np.ones(2)
+    assert bn.running_mean.dtype == bn.running_var.dtype == bn.gamma.dtype == dtype
+    x = np.array([[0.0, 0.0], [1.0, 3.0]], dtype=dtype)
+    bn(x)  # a training step updates the statistics in their dtype
+    assert bn.running_var.dtype == dtype
+    momentum = bn.momentum
+    expected = momentum * np.array([1.0, 4.0]) + (1 - momentum) * x.var(axis=0)
+    np.testing.assert_allclose(bn.running_var, expected, rtol=1e-6)
+    assert bn.state_dict()["running_var"].dtype == dtype
+
+
 class _Counts(nn.Layer):
     def __init__(self):
         super().__init__()

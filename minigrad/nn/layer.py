@@ -59,7 +59,8 @@ def _assign_values(layer: Layer, name: str, p: Parameter, value: Any) -> None:
 
 
 def _buffer_value(layer: Layer, name: str, value: Any) -> np.ndarray:
-    """A new value for buffer ``name``: an array of the buffer's shape (a Tensor's values)."""
+    """A new value for buffer ``name``: an array of the buffer's shape, cast to its dtype (as
+    parameters and ``load_state_dict`` are), from an array, a list or a Tensor's values."""
     values = np.asarray(value.data if isinstance(value, Tensor) else value)
     current = getattr(layer, name)
     if values.shape != current.shape or values.dtype.kind not in "biuf":
@@ -69,7 +70,8 @@ def _buffer_value(layer: Layer, name: str, value: Any) -> np.ndarray:
             f"assign an array of shape {current.shape}, or call "
             f"register_buffer({name!r}, value) to give it another shape"
         )
-    return values
+    # why: a float32 layer keeps float32 statistics, and integer lists do not make them int64
+    return values.astype(current.dtype, copy=False)
 
 
 class Symbolic:
