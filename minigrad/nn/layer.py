@@ -74,6 +74,26 @@ def _buffer_value(layer: Layer, name: str, value: Any) -> np.ndarray:
     return values.astype(current.dtype, copy=False)
 
 
+def _unregistered(layer: Layer, value: Any) -> tuple[str, Any] | None:
+    """The first Layer or Parameter inside a list, tuple, set or dict ``value`` that ``layer``
+    does not already own, with where it sits (``[2]``, ``['head']``); None if there is none."""
+    owned = None
+    pending = [("", value)]
+    seen: set[int] = set()
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, Parameter | Layer):
+            if owned is None:
+                owned = {id(member) for _, member in layer._walk()}
+            if id(item) not in owned:
+                return where, item
+        elif isinstance(item, list | tuple | set | frozenset | dict) and id(item) not in seen:
+            seen.add(id(item))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            pending.extend((f"{where}[{key!r}]", part) for key, part in reversed(list(pairs)))
+    return None
+
+
 class Symbolic:
     """Base of ``nn.Input``'s nodes: calling a layer on one builds a graph instead of running."""
 
@@ -121,8 +141,31 @@ class Layer:
         elif name in self._buffers:
             value = _buffer_value(self, name, value)
         else:
+            if isinstance(value, list | tuple | set | frozenset | dict):
+                self._refuse_hidden_members(name, value)
             members.pop(name, None)
         object.__setattr__(self, name, value)
+
+    def _refuse_hidden_members(self, name: str, value: Any) -> None:
+        found = _unregistered(self, value)
+        if found is None:
+            return
+        where, item = found
+        kind = "layer" if isinstance(item, Layer) else "parameter"
+        raise TypeError(
+            f"{type(self).__name__}.{name}: a {type(value).__name__} holding a {kind} "
+            f"({type(item).__name__} at {name}{where}) is not registered, so parameters(), "
+            f"state_dict(), train()/eval() and optimizers would not see it; use "
+            f"nn.Sequential(*layers) for a chain, or register each as its own attribute "
+            f"(setattr(self, f'block{{i}}', layer))"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        structure_version[0] += 1
+        # why: a deleted member or buffer leaves parameters(), state_dict() and the order
+        self.__dict__["_members"].pop(name, None)
+        self.__dict__["_buffers"].pop(name, None)
 
     def register_buffer(self, name: str, value: ArrayLike) -> None:
         """Keep ``value`` as state: saved in ``state_dict()``, converted by ``astype``.
@@ -319,6 +362,13 @@ class Sequential(Layer):
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
+        self._relink()
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        self._relink()
+
+    def _relink(self) -> None:
         if "layers" in self.__dict__:  # why: a replaced (or removed) layer changes the chain
             chain = tuple(v for v in self._members.values() if isinstance(v, Layer))
             object.__setattr__(self, "layers", chain)
