@@ -400,3 +400,15 @@ def test_a_layer_replaced_after_building_takes_effect():
     net.relu1 = nn.Tanh()
     h = np.tanh(data @ net.affine1.W.data + net.affine1.b.data)
     np.testing.assert_allclose(net(data).data, h @ net.affine2.W.data + net.affine2.b.data)
+
+
+# --- the house line budget ----------------------------------------------------------------------
+def test_graph_py_stays_within_the_house_line_budget():
+    from pathlib import Path
+
+    from test_size import BUDGET, code_lines
+
+    import minigrad.nn.graph
+
+    n = code_lines(Path(minigrad.nn.graph.__file__))
+    assert n <= BUDGET, f"minigrad/nn/graph.py has {n} code lines; the budget is {BUDGET}"

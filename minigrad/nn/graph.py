@@ -26,10 +26,8 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from minigrad.nn.layer import Layer, Symbolic
-from minigrad.tensor import Tensor, no_grad, toposort
-
-_BATCH = 2  # the batch size of the dummy run that infers shapes
-_OTHER_BATCH = 3  # a second run: an axis that follows the batch size is the batch axis
+from minigrad.nn.shape_inference import BATCH, OTHER_BATCH, follows_batch, infer
+from minigrad.tensor import Tensor, toposort
 
 
 class _Call:
@@ -107,18 +105,22 @@ class Node(Symbolic):
                     f"must be a node (make a constant an nn.Input, or pass settings by keyword)"
                 )
         call = _Call(layer, tuple(args), dict(kwargs))
-        outputs = _infer(call)
+        shapes = ", ".join(f"{a._label()!r} {a.shape_text}" for a in args)
+        title = f"cannot build node {_layer_label(layer)!r}: {layer!r} does not fit its input(s)"
+        title = f"{title} {shapes}"
+        free = [a for a in args if isinstance(a, Input) and a.dtype is None]
+        outputs = infer(layer, call.inputs, call.kwargs, free, title)
         batched = any(a.batched for a in args)
         if batched:  # why: a second size tells a batch axis from an axis that happens to be 2
-            others = _infer(call, _OTHER_BATCH)
+            others = infer(layer, call.inputs, call.kwargs, free, title, OTHER_BATCH)
         if isinstance(outputs, tuple | list):
             nodes = tuple(
-                _output_node(call, i, y, batched and _follows_batch(others[i]), layer)
+                _output_node(call, i, y, batched and follows_batch(others[i]), layer)
                 for i, y in enumerate(outputs)
             )
             call.outputs = nodes
             return nodes
-        return _output_node(call, None, outputs, batched and _follows_batch(others), layer)
+        return _output_node(call, None, outputs, batched and follows_batch(others), layer)
 
 
 class Input(Node):
@@ -185,68 +187,6 @@ def _check_input(x: Node, i: int, value: Any, graph: str) -> None:
         )
 
 
-def _dummy(node: Node, batch: int = _BATCH) -> Tensor:
-    shape = (batch, *node.shape) if node.batched else node.shape
-    dtype = node.stand_in if isinstance(node, Input) else node.dtype
-    if dtype.kind == "f":
-        # why: positive values inside (0, 1), like pixels and probabilities: valid for
-        # logs and square roots, and never on the kink of a ReLU
-        values = np.random.default_rng(0).uniform(0.1, 1.0, shape)
-        return Tensor(values.astype(dtype))
-    return Tensor(np.zeros(shape, dtype=dtype))  # why: label 0 is valid for any classes
-
-
-def _infer(call: _Call, batch: int = _BATCH) -> Any:
-    """Run the layer on a dummy batch; an undeclared input a layer refuses floats for (the
-    labels of a loss) gets integer stand-ins instead, and keeps them."""
-    try:
-        return _run_on_stand_ins(call, batch)
-    except ValueError as first:
-        free = [a for a in call.inputs if isinstance(a, Input) and a.dtype is None]
-        if not free or any(a.stand_in.kind != "f" for a in free):
-            raise
-        for a in free:
-            a.stand_in = np.dtype(np.int64)
-        try:
-            return _run_on_stand_ins(call, batch)
-        except ValueError:
-            for a in free:
-                a.stand_in = np.dtype(np.float64)
-            raise first from None
-
-
-def _run_on_stand_ins(call: _Call, batch: int) -> Any:
-    """Run the layer once on a dummy batch: in eval mode, under no_grad, state restored."""
-    layer = call.layer
-    subs = [sub for _, sub in layer.named_layers()]
-    modes = [sub.training for sub in subs]
-    buffers = [(sub, name, getattr(sub, name)) for sub in subs for name in sub._buffers]
-    layer.eval()
-    try:
-        with no_grad():
-            outputs = layer(*[_dummy(a, batch) for a in call.inputs], **call.kwargs)
-    except Exception as err:
-        shapes = ", ".join(f"{a._label()!r} {a.shape_text}" for a in call.inputs)
-        raise ValueError(
-            f"cannot build node {_layer_label(layer)!r}: {layer!r} does not fit its "
-            f"input(s) {shapes} (None is the batch axis; the check ran on a batch of "
-            f"{_BATCH}):\n  "
-            f"{type(err).__name__}: {err}"
-        ) from err
-    finally:
-        for sub, mode in zip(subs, modes, strict=True):
-            object.__setattr__(sub, "training", mode)
-        for sub, name, value in buffers:
-            object.__setattr__(sub, name, value)
-    return outputs
-
-
-def _follows_batch(y: Any) -> bool:
-    """True if the output of the second dummy run has the second batch size as axis 0."""
-    shape = np.shape(y.data if isinstance(y, Tensor) else y)
-    return len(shape) >= 1 and shape[0] == _OTHER_BATCH
-
-
 def _output_node(call: _Call, index: int | None, y: Any, batched: bool, layer: Layer) -> Node:
     data = y.data if isinstance(y, Tensor) else np.asarray(y)
     if data.dtype.kind not in "biuf":
@@ -255,7 +195,7 @@ def _output_node(call: _Call, index: int | None, y: Any, batched: bool, layer: L
             f"must return a Tensor or array (or a tuple of them)"
         )
     # why: an axis of the dummy batch's size is the batch axis; a loss has none
-    batched = batched and data.ndim >= 1 and data.shape[0] == _BATCH
+    batched = batched and data.ndim >= 1 and data.shape[0] == BATCH
     shape = data.shape[1:] if batched else data.shape
     return Node(call, index, shape, data.dtype, batched)
 
