@@ -315,9 +315,77 @@ def test_a_shape_that_does_not_fit_names_node_layer_and_shapes():
 
 def test_a_wrong_label_input_is_caught_when_the_graph_is_built():
     x = nn.Input((3,), name="x")
-    t = nn.Input((), name="t")  # float, not integer labels
+    t = nn.Input((), dtype=np.float64, name="t")  # declared float, not integer labels
     with pytest.raises(ValueError, match=r"node 'softmaxwithloss'.*'t' \(None,\)[\s\S]*integers"):
         nn.SoftmaxWithLoss()(x, t)
+
+
+# --- the build check's stand-ins never reject a network that works on real data ----------
+def _loss_reference(scores, labels):
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(labels)), labels].mean()
+
+
+def test_a_loss_on_two_undeclared_inputs_builds_and_runs_on_floats_and_labels():
+    x, t = nn.Input((3,), name="x"), nn.Input((), name="t")
+    net = nn.Graph([x, t], nn.SoftmaxWithLoss()(x, t))
+    scores, labels = np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]]), np.array([2, 1])
+    assert float(net(scores, labels)) == pytest.approx(_loss_reference(scores, labels))
+    with pytest.raises(TypeError, match=r"'t'\) needs integer data"):
+        net(scores, np.array([2.0, 1.0]))
+
+
+def test_a_nested_graph_of_data_and_labels_takes_the_data_its_inner_graph_takes():
+    xi, ti = nn.Input((4,)), nn.Input(())
+    inner = nn.Graph([xi, ti], nn.SoftmaxWithLoss()(nn.Affine(4, 3, rng=0)(xi), ti), name="inner")
+    x, t = nn.Input((4,)), nn.Input(())
+    outer = nn.Graph([x, t], inner(x, t))
+    data, labels = np.random.default_rng(0).normal(size=(2, 4)), np.array([0, 2])
+    scores = data @ inner.affine1.W.data + inner.affine1.b.data
+    assert float(outer(data, labels)) == pytest.approx(_loss_reference(scores, labels))
+    assert float(outer(data, labels)) == float(inner(data, labels))
+
+
+class _Scaled(nn.Layer):
+    """Looks up integer ``ids`` (N, 5) and scales them by a float per sample."""
+
+    def __init__(self, integers=(0,)):
+        super().__init__()
+        self.integers = integers
+
+    def forward(self, ids, scale):
+        for i, a in enumerate((ids, scale)):
+            if (np.asarray(a).dtype.kind == "i") != (i in self.integers):
+                raise TypeError(f"argument {i} has dtype {np.asarray(a).dtype}")
+        return mg.Tensor(np.asarray(ids) * 1.0) * np.asarray(scale)[:, None]
+
+
+def test_only_the_inputs_a_layer_needs_as_integers_get_integer_stand_ins():
+    ids, scale = nn.Input((5,), name="ids"), nn.Input((), name="scale")
+    net = nn.Graph([ids, scale], _Scaled()(ids, scale))  # scale, tried first, stays float
+    y = net(np.arange(10).reshape(2, 5), np.array([0.5, 2.0]))
+    np.testing.assert_allclose(np.asarray(y), np.arange(10).reshape(2, 5) * [[0.5], [2.0]])
+    with pytest.raises(TypeError, match=r"'ids'\) needs integer data"):
+        net(np.ones((2, 5)), np.array([0.5, 2.0]))
+
+
+def test_two_inputs_get_integer_stand_ins_together_when_one_alone_does_not_fit():
+    ids, scale = nn.Input((5,), name="ids"), nn.Input((), name="scale")
+    net = nn.Graph([ids, scale], _Scaled(integers=(0, 1))(ids, scale))
+    y = net(np.arange(10).reshape(2, 5), np.array([1, 3]))
+    np.testing.assert_allclose(np.asarray(y), np.arange(10).reshape(2, 5) * [[1], [3]])
+
+
+def test_a_build_error_says_its_values_are_the_checks_stand_ins_not_the_data():
+    x, t = nn.Input((3,), name="x"), nn.Input((5,), name="t")
+    with pytest.raises(ValueError) as info:
+        nn.SoftmaxWithLoss()(x, t)
+    message = str(info.value)
+    for text in ["stand-ins, not your data", "'x' (None, 3), 't' (None, 5)", "dtype=np.int64"]:
+        assert text in message, f"{text!r} not in {message}"
+    net = nn.Graph([x, t], nn.Add()(nn.Affine(3, 5, rng=0)(x), t))  # the failure left floats
+    assert net(np.ones((2, 3)), np.full((2, 5), 0.5)).shape == (2, 5)
 
 
 def test_an_output_that_does_not_depend_on_the_inputs_is_rejected():

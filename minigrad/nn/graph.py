@@ -108,7 +108,7 @@ class Node(Symbolic):
         shapes = ", ".join(f"{a._label()!r} {a.shape_text}" for a in args)
         title = f"cannot build node {_layer_label(layer)!r}: {layer!r} does not fit its input(s)"
         title = f"{title} {shapes}"
-        free = [a for a in args if isinstance(a, Input) and a.dtype is None]
+        free = list({id(a): a for a in args if isinstance(a, Input) and a.dtype is None}.values())
         outputs = infer(layer, call.inputs, call.kwargs, free, title)
         batched = any(a.batched for a in args)
         if batched:  # why: a second size tells a batch axis from an axis that happens to be 2
@@ -128,8 +128,8 @@ class Input(Node):
 
     ``dtype`` declares what the data will be (``np.int64`` for token ids); None leaves it
     to the data. Labels are ``Input(())``: one value per sample. The build check runs each
-    layer on stand-in data — floats, or integers (label 0) for an undeclared input that a
-    layer refuses floats for — so a network that works on real data always builds.
+    layer on stand-in data — floats, or integers (label 0) for the fewest undeclared inputs
+    a layer refuses floats for — so a network that works on real data always builds.
     Calling the graph checks every input's per-sample shape (and integer or float kind
     where it is declared or where a layer needed integers) and names the input that does
     not fit.

@@ -15,6 +15,8 @@ layer that does not fit fails on the line that calls it.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ __all__ = ["BATCH", "OTHER_BATCH", "stand_in", "infer", "follows_batch"]
 
 BATCH = 2  # the batch size of the run that infers shapes
 OTHER_BATCH = 3  # a second run: an axis that follows the batch size is the batch axis
+_MOST_TRIES = 63  # sets of inputs given integer stand-ins: every set of up to six inputs
 
 
 def stand_in(node: Any, batch: int = BATCH) -> Tensor:
@@ -44,22 +47,44 @@ def stand_in(node: Any, batch: int = BATCH) -> Tensor:
 def infer(
     layer: Any, nodes: tuple, kwargs: dict, free: list, title: str, batch: int = BATCH
 ) -> Any:
-    """Run ``layer`` on stand-ins for ``nodes``; the undeclared inputs in ``free`` that a layer
-    refuses floats for (the labels of a loss) get integer stand-ins instead, and keep them.
-    A layer that fits none is a ``ValueError`` starting with ``title``."""
+    """Run ``layer`` on stand-ins for ``nodes``. If it refuses them, the undeclared inputs in
+    ``free`` that still have float stand-ins switch to integer ones (the labels of a loss),
+    as few as possible: one at a time, ``Input(())``-shaped first, then larger sets; the
+    first set the layer accepts keeps them. A layer that fits none is a ``ValueError``
+    starting with ``title`` that shows the error on the float stand-ins."""
     try:
         return _run(layer, nodes, kwargs, title, batch)
     except ValueError as first:
-        if not free or any(a.stand_in.kind != "f" for a in free):
+        floats = [a for a in free if a.stand_in.kind == "f"]
+        if not floats:
             raise
-        for a in free:
-            a.stand_in = np.dtype(np.int64)
-        try:
-            return _run(layer, nodes, kwargs, title, batch)
-        except ValueError:
-            for a in free:
-                a.stand_in = np.dtype(np.float64)
-            raise first from None
+        for chosen in _smallest_sets_first(floats):
+            for a in chosen:
+                a.stand_in = np.dtype(np.int64)
+            try:
+                return _run(layer, nodes, kwargs, title, batch)
+            except ValueError:
+                for a in chosen:
+                    a.stand_in = np.dtype(np.float64)
+        names = ", ".join(f"{a.name or 'input'!r} {a.shape_text}" for a in floats)
+        note = (
+            f"\n  Values quoted above are the build check's stand-ins, not your data: floats in "
+            f"(0.1, 1), and integer labels 0 tried for {names}. If your data fits, declare the "
+            f"input's dtype: nn.Input(shape, dtype=np.int64) for labels"
+        )
+        stand_ins = f"the check ran on a batch of {BATCH} of stand-in data"
+        raise _failure(title, stand_ins, first.__cause__, note) from first.__cause__
+
+
+def _smallest_sets_first(nodes: list) -> Iterator[tuple]:
+    """The non-empty sets of ``nodes``, smallest first, ``Input(())``-shaped ones first (all
+    of them for up to six nodes)."""
+    ordered = sorted(nodes, key=lambda a: a.shape != ())
+    sets = itertools.chain.from_iterable(
+        itertools.combinations(ordered, size) for size in range(1, len(ordered) + 1)
+    )
+    # why: a real shape error on a layer of many inputs must not cost 2**n runs
+    return itertools.islice(sets, _MOST_TRIES)
 
 
 def _run(layer: Any, nodes: tuple, kwargs: dict, title: str, batch: int) -> Any:
@@ -73,16 +98,18 @@ def _run(layer: Any, nodes: tuple, kwargs: dict, title: str, batch: int) -> Any:
         with no_grad():
             outputs = layer(*[stand_in(a, batch) for a in nodes], **kwargs)
     except Exception as err:
-        raise ValueError(
-            f"{title} (None is the batch axis; the check ran on a batch of {BATCH}):\n  "
-            f"{type(err).__name__}: {err}"
-        ) from err
+        raise _failure(title, f"the check ran on a batch of {BATCH}", err) from err
     finally:
         for sub, mode in zip(subs, modes, strict=True):
             object.__setattr__(sub, "training", mode)
         for sub, name, value in buffers:
             object.__setattr__(sub, name, value)
     return outputs
+
+
+def _failure(title: str, how: str, err: BaseException, note: str = "") -> ValueError:
+    text = f"{title} (None is the batch axis; {how}):\n  {type(err).__name__}: {err}{note}"
+    return ValueError(text)
 
 
 def follows_batch(y: Any) -> bool:
