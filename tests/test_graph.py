@@ -145,6 +145,86 @@ def test_a_layer_with_several_outputs_feeds_its_nodes_and_drops_unused_ones():
     np.testing.assert_array_equal(b.data, [[0.0, 1], [5, 6]])
 
 
+def _seq2seq():
+    src, tgt = nn.Input((6, 4), name="src"), nn.Input((5, 4), name="tgt")
+    encoder, decoder = nn.LSTM(4, 3, rng=0), nn.LSTM(4, 3, rng=1)
+    _, state = encoder(src, return_state=True)
+    ys, (h, c) = decoder(tgt, state, return_state=True)
+    return nn.Graph([src, tgt], [ys, c], name="seq2seq"), encoder, decoder
+
+
+def test_an_lstm_state_on_nodes_is_a_pair_of_batched_nodes():
+    x = nn.Input((6, 4))
+    hs, state = nn.LSTM(4, 3, rng=0)(x, return_state=True)
+    h, c = state
+    assert [hs.shape_text, h.shape_text, c.shape_text] == ["(None, 6, 3)", "(None, 3)", "(None, 3)"]
+    net = nn.Graph(x, [c, hs])
+    assert [n.name for n in net.nodes] == ["input1", "lstm1[1][1]", "lstm1[0]"]
+
+
+def test_an_encoders_state_starts_a_decoder_in_a_graph_as_it_does_eagerly():
+    net, encoder, decoder = _seq2seq()
+    rng = np.random.default_rng(0)
+    src, tgt = rng.normal(size=(2, 6, 4)), rng.normal(size=(2, 5, 4))
+    ys, c = net(src, tgt)
+    _, state = encoder(src, return_state=True)
+    eager_ys, (_, eager_c) = decoder(tgt, state, return_state=True)
+    np.testing.assert_array_equal(np.asarray(ys), np.asarray(eager_ys))
+    np.testing.assert_array_equal(np.asarray(c), np.asarray(eager_c))
+    (ys.sum() + c.sum()).backward()
+    graph_grads = [p.grad.copy() for p in net.parameters()]
+    net.zero_grad()
+    (eager_ys.sum() + eager_c.sum()).backward()
+    for got, p in zip(graph_grads, net.parameters(), strict=True):
+        np.testing.assert_allclose(got, p.grad, rtol=1e-12)
+    assert np.abs(encoder.Wx.grad).sum() > 0  # the decoder's loss reaches the encoder
+
+
+def test_summary_and_to_dot_show_the_items_of_a_nested_output():
+    net, _, _ = _seq2seq()
+    text = net.summary()
+    assert "lstm1[1][0]  LSTM" in text and "tgt, lstm1[1][0], lstm1[1][1]" in text
+    assert "total parameters: 192" in text
+    assert '"lstm1[1][1]\\nLSTM\\n(None, 3)"' in net.to_dot()
+
+
+def test_a_layer_output_a_graph_cannot_represent_is_refused_naming_where():
+    class Odd(nn.Layer):
+        def __init__(self, extra):
+            super().__init__()
+            self.extra = extra
+
+        def forward(self, x):
+            return x, (x, self.extra(x))
+
+    x = nn.Input((2,))
+    with pytest.raises(TypeError, match=r"returned dict at \[1\]\[1\].*nested\) tuple"):
+        Odd(lambda x: {"a": x})(x)
+    with pytest.raises(TypeError, match=r"returned NoneType at \[1\]\[1\]"):
+        Odd(lambda x: None)(x)
+    with pytest.raises(TypeError, match=r"returned ndarray of dtype <U1 at \[1\]\[1\]"):
+        Odd(lambda x: np.array(["a"]))(x)
+
+
+def test_a_layer_called_on_a_tuple_of_nodes_alone_builds_a_node():
+    class PairSum(nn.Layer):
+        def forward(self, pair):
+            a, b = pair
+            return a + b
+
+    x, y = nn.Input((2,)), nn.Input((2,))
+    net = nn.Graph([x, y], PairSum()((x, y)))
+    np.testing.assert_array_equal(np.asarray(net(np.ones((3, 2)), np.full((3, 2), 2.0))), 3.0)
+
+
+def test_nodes_go_in_positionally_and_a_tuple_argument_holds_only_nodes():
+    x, h = nn.Input((5, 4)), nn.Input((3,))
+    with pytest.raises(TypeError, match=r"by keyword \(state=\.\.\.\).*layer\(x, state\)"):
+        nn.LSTM(4, 3)(x, state=(h, h))
+    with pytest.raises(TypeError, match=r"argument 1\).*tuple of nodes"):
+        nn.LSTM(4, 3)(x, (h, np.zeros((2, 3))))
+
+
 # --- nesting and naming ----------------------------------------------------------------------
 def test_graphs_nest_in_graphs_and_sequentials():
     x = nn.Input((3,))

@@ -94,6 +94,17 @@ def _unregistered(layer: Layer, value: Any) -> tuple[str, Any] | None:
     return None
 
 
+def _symbolic_in(items: tuple | list) -> Symbolic | None:
+    """The first symbolic node inside a nested tuple or list, or None."""
+    for item in items:
+        found = item if isinstance(item, Symbolic) else None
+        if isinstance(item, tuple | list):
+            found = _symbolic_in(item)
+        if found is not None:
+            return found
+    return None
+
+
 class Symbolic:
     """Base of ``nn.Input``'s nodes: calling a layer on one builds a graph instead of running."""
 
@@ -201,6 +212,8 @@ class Layer:
         for a in args:
             if isinstance(a, Symbolic):
                 return a._call_layer(self, args, kwargs)
+            if type(a) is tuple and (node := _symbolic_in(a)) is not None:
+                return node._call_layer(self, args, kwargs)  # why: e.g. an LSTM's (h, c) nodes
         if _engine._observer is not None and hasattr(_engine._observer, "call_layer"):
             return _engine._observer.call_layer(self, args, kwargs)  # mg.compile's tracer
         return self.forward(*args, **kwargs)

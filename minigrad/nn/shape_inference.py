@@ -44,16 +44,14 @@ def stand_in(node: Any, batch: int = BATCH) -> Tensor:
     return Tensor(np.zeros(shape, dtype=dtype))  # why: label 0 is valid for any classes
 
 
-def infer(
-    layer: Any, nodes: tuple, kwargs: dict, free: list, title: str, batch: int = BATCH
-) -> Any:
-    """Run ``layer`` on stand-ins for ``nodes``. If it refuses them, the undeclared inputs in
-    ``free`` that still have float stand-ins switch to integer ones (the labels of a loss),
-    as few as possible: one at a time, ``Input(())``-shaped first, then larger sets; the
-    first set the layer accepts keeps them. A layer that fits none is a ``ValueError``
-    starting with ``title`` that shows the error on the float stand-ins."""
+def infer(layer: Any, args: tuple, kwargs: dict, free: list, title: str, batch: int = BATCH) -> Any:
+    """Run ``layer`` on stand-ins for ``args`` (nodes, or tuples of nodes). If it refuses
+    them, the undeclared inputs in ``free`` that still have float stand-ins switch to
+    integer ones (the labels of a loss), as few as possible: one at a time, ``Input(())``
+    first, then larger sets; the first set the layer accepts keeps them. A layer that fits
+    none is a ``ValueError`` starting with ``title``, showing the error on float stand-ins."""
     try:
-        return _run(layer, nodes, kwargs, title, batch)
+        return _run(layer, args, kwargs, title, batch)
     except ValueError as first:
         floats = [a for a in free if a.stand_in.kind == "f"]
         if not floats:
@@ -62,7 +60,7 @@ def infer(
             for a in chosen:
                 a.stand_in = np.dtype(np.int64)
             try:
-                return _run(layer, nodes, kwargs, title, batch)
+                return _run(layer, args, kwargs, title, batch)
             except ValueError:
                 for a in chosen:
                     a.stand_in = np.dtype(np.float64)
@@ -87,7 +85,14 @@ def _smallest_sets_first(nodes: list) -> Iterator[tuple]:
     return itertools.islice(sets, _MOST_TRIES)
 
 
-def _run(layer: Any, nodes: tuple, kwargs: dict, title: str, batch: int) -> Any:
+def _stand_ins(arg: Any, batch: int) -> Any:
+    """Stand-ins for a node, or a tuple (or list) of them for a tuple of nodes."""
+    if isinstance(arg, tuple | list):
+        return type(arg)(_stand_ins(a, batch) for a in arg)
+    return stand_in(arg, batch)
+
+
+def _run(layer: Any, args: tuple, kwargs: dict, title: str, batch: int) -> Any:
     """Run the layer once on a stand-in batch: in eval mode, under no_grad, state restored."""
     subs = [sub for _, sub in layer.named_layers()]
     modes = [sub.training for sub in subs]
@@ -96,7 +101,7 @@ def _run(layer: Any, nodes: tuple, kwargs: dict, title: str, batch: int) -> Any:
     layer.eval()
     try:
         with no_grad():
-            outputs = layer(*[stand_in(a, batch) for a in nodes], **kwargs)
+            outputs = layer(*[_stand_ins(a, batch) for a in args], **kwargs)
     except Exception as err:
         raise _failure(title, f"the check ran on a batch of {BATCH}", err) from err
     finally:
