@@ -212,7 +212,7 @@ class Layer:
         for a in args:
             if isinstance(a, Symbolic):
                 return a._call_layer(self, args, kwargs)
-            if type(a) is tuple and (node := _symbolic_in(a)) is not None:
+            if isinstance(a, tuple | list) and (node := _symbolic_in(a)) is not None:
                 return node._call_layer(self, args, kwargs)  # why: e.g. an LSTM's (h, c) nodes
         if _engine._observer is not None and hasattr(_engine._observer, "call_layer"):
             return _engine._observer.call_layer(self, args, kwargs)  # mg.compile's tracer
