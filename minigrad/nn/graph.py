@@ -544,5 +544,5 @@ def _name_nodes(
         if node.name is None:
             n = numbered[id(call)]
             base = members[key] if n == 1 else f"{members[key]}#{n}"
-            path = () if node.index is None else np.atleast_1d(node.index)
+            path = (node.index,) if isinstance(node.index, int) else node.index or ()
             node.name = base + "".join(f"[{i}]" for i in path)

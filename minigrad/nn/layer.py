@@ -2,7 +2,9 @@
 
 A subclass writes ``forward``; assigning a ``Parameter`` or a ``Layer`` to an
 attribute registers it, in assignment order, so ``named_parameters()`` finds every
-parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping.
+parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping. A list,
+tuple or dict of layers is refused rather than silently left out (use ``Sequential``, or
+one attribute each), and ``del layer.name`` takes a member or buffer out again.
 """
 
 from __future__ import annotations
