@@ -145,6 +145,86 @@ def test_a_layer_with_several_outputs_feeds_its_nodes_and_drops_unused_ones():
     np.testing.assert_array_equal(b.data, [[0.0, 1], [5, 6]])
 
 
+def _seq2seq():
+    src, tgt = nn.Input((6, 4), name="src"), nn.Input((5, 4), name="tgt")
+    encoder, decoder = nn.LSTM(4, 3, rng=0), nn.LSTM(4, 3, rng=1)
+    _, state = encoder(src, return_state=True)
+    ys, (h, c) = decoder(tgt, state, return_state=True)
+    return nn.Graph([src, tgt], [ys, c], name="seq2seq"), encoder, decoder
+
+
+def test_an_lstm_state_on_nodes_is_a_pair_of_batched_nodes():
+    x = nn.Input((6, 4))
+    hs, state = nn.LSTM(4, 3, rng=0)(x, return_state=True)
+    h, c = state
+    assert [hs.shape_text, h.shape_text, c.shape_text] == ["(None, 6, 3)", "(None, 3)", "(None, 3)"]
+    net = nn.Graph(x, [c, hs])
+    assert [n.name for n in net.nodes] == ["input1", "lstm1[1][1]", "lstm1[0]"]
+
+
+def test_an_encoders_state_starts_a_decoder_in_a_graph_as_it_does_eagerly():
+    net, encoder, decoder = _seq2seq()
+    rng = np.random.default_rng(0)
+    src, tgt = rng.normal(size=(2, 6, 4)), rng.normal(size=(2, 5, 4))
+    ys, c = net(src, tgt)
+    _, state = encoder(src, return_state=True)
+    eager_ys, (_, eager_c) = decoder(tgt, state, return_state=True)
+    np.testing.assert_array_equal(np.asarray(ys), np.asarray(eager_ys))
+    np.testing.assert_array_equal(np.asarray(c), np.asarray(eager_c))
+    (ys.sum() + c.sum()).backward()
+    graph_grads = [p.grad.copy() for p in net.parameters()]
+    net.zero_grad()
+    (eager_ys.sum() + eager_c.sum()).backward()
+    for got, p in zip(graph_grads, net.parameters(), strict=True):
+        np.testing.assert_allclose(got, p.grad, rtol=1e-12)
+    assert np.abs(encoder.Wx.grad).sum() > 0  # the decoder's loss reaches the encoder
+
+
+def test_summary_and_to_dot_show_the_items_of_a_nested_output():
+    net, _, _ = _seq2seq()
+    text = net.summary()
+    assert "lstm1[1][0]  LSTM" in text and "tgt, lstm1[1][0], lstm1[1][1]" in text
+    assert "total parameters: 192" in text
+    assert '"lstm1[1][1]\\nLSTM\\n(None, 3)"' in net.to_dot()
+
+
+def test_a_layer_output_a_graph_cannot_represent_is_refused_naming_where():
+    class Odd(nn.Layer):
+        def __init__(self, extra):
+            super().__init__()
+            self.extra = extra
+
+        def forward(self, x):
+            return x, (x, self.extra(x))
+
+    x = nn.Input((2,))
+    with pytest.raises(TypeError, match=r"returned dict at \[1\]\[1\].*nested\) tuple"):
+        Odd(lambda x: {"a": x})(x)
+    with pytest.raises(TypeError, match=r"returned NoneType at \[1\]\[1\]"):
+        Odd(lambda x: None)(x)
+    with pytest.raises(TypeError, match=r"returned ndarray of dtype <U1 at \[1\]\[1\]"):
+        Odd(lambda x: np.array(["a"]))(x)
+
+
+def test_a_layer_called_on_a_tuple_of_nodes_alone_builds_a_node():
+    class PairSum(nn.Layer):
+        def forward(self, pair):
+            a, b = pair
+            return a + b
+
+    x, y = nn.Input((2,)), nn.Input((2,))
+    net = nn.Graph([x, y], PairSum()((x, y)))
+    np.testing.assert_array_equal(np.asarray(net(np.ones((3, 2)), np.full((3, 2), 2.0))), 3.0)
+
+
+def test_nodes_go_in_positionally_and_a_tuple_argument_holds_only_nodes():
+    x, h = nn.Input((5, 4)), nn.Input((3,))
+    with pytest.raises(TypeError, match=r"by keyword \(state=\.\.\.\).*layer\(x, state\)"):
+        nn.LSTM(4, 3)(x, state=(h, h))
+    with pytest.raises(TypeError, match=r"argument 1\).*tuple of nodes"):
+        nn.LSTM(4, 3)(x, (h, np.zeros((2, 3))))
+
+
 # --- nesting and naming ----------------------------------------------------------------------
 def test_graphs_nest_in_graphs_and_sequentials():
     x = nn.Input((3,))
@@ -315,9 +395,77 @@ def test_a_shape_that_does_not_fit_names_node_layer_and_shapes():
 
 def test_a_wrong_label_input_is_caught_when_the_graph_is_built():
     x = nn.Input((3,), name="x")
-    t = nn.Input((), name="t")  # float, not integer labels
+    t = nn.Input((), dtype=np.float64, name="t")  # declared float, not integer labels
     with pytest.raises(ValueError, match=r"node 'softmaxwithloss'.*'t' \(None,\)[\s\S]*integers"):
         nn.SoftmaxWithLoss()(x, t)
+
+
+# --- the build check's stand-ins never reject a network that works on real data ----------
+def _loss_reference(scores, labels):
+    shifted = scores - scores.max(axis=1, keepdims=True)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(labels)), labels].mean()
+
+
+def test_a_loss_on_two_undeclared_inputs_builds_and_runs_on_floats_and_labels():
+    x, t = nn.Input((3,), name="x"), nn.Input((), name="t")
+    net = nn.Graph([x, t], nn.SoftmaxWithLoss()(x, t))
+    scores, labels = np.array([[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]]), np.array([2, 1])
+    assert float(net(scores, labels)) == pytest.approx(_loss_reference(scores, labels))
+    with pytest.raises(TypeError, match=r"'t'\) needs integer data"):
+        net(scores, np.array([2.0, 1.0]))
+
+
+def test_a_nested_graph_of_data_and_labels_takes_the_data_its_inner_graph_takes():
+    xi, ti = nn.Input((4,)), nn.Input(())
+    inner = nn.Graph([xi, ti], nn.SoftmaxWithLoss()(nn.Affine(4, 3, rng=0)(xi), ti), name="inner")
+    x, t = nn.Input((4,)), nn.Input(())
+    outer = nn.Graph([x, t], inner(x, t))
+    data, labels = np.random.default_rng(0).normal(size=(2, 4)), np.array([0, 2])
+    scores = data @ inner.affine1.W.data + inner.affine1.b.data
+    assert float(outer(data, labels)) == pytest.approx(_loss_reference(scores, labels))
+    assert float(outer(data, labels)) == float(inner(data, labels))
+
+
+class _Scaled(nn.Layer):
+    """Looks up integer ``ids`` (N, 5) and scales them by a float per sample."""
+
+    def __init__(self, integers=(0,)):
+        super().__init__()
+        self.integers = integers
+
+    def forward(self, ids, scale):
+        for i, a in enumerate((ids, scale)):
+            if (np.asarray(a).dtype.kind == "i") != (i in self.integers):
+                raise TypeError(f"argument {i} has dtype {np.asarray(a).dtype}")
+        return mg.Tensor(np.asarray(ids) * 1.0) * np.asarray(scale)[:, None]
+
+
+def test_only_the_inputs_a_layer_needs_as_integers_get_integer_stand_ins():
+    ids, scale = nn.Input((5,), name="ids"), nn.Input((), name="scale")
+    net = nn.Graph([ids, scale], _Scaled()(ids, scale))  # scale, tried first, stays float
+    y = net(np.arange(10).reshape(2, 5), np.array([0.5, 2.0]))
+    np.testing.assert_allclose(np.asarray(y), np.arange(10).reshape(2, 5) * [[0.5], [2.0]])
+    with pytest.raises(TypeError, match=r"'ids'\) needs integer data"):
+        net(np.ones((2, 5)), np.array([0.5, 2.0]))
+
+
+def test_two_inputs_get_integer_stand_ins_together_when_one_alone_does_not_fit():
+    ids, scale = nn.Input((5,), name="ids"), nn.Input((), name="scale")
+    net = nn.Graph([ids, scale], _Scaled(integers=(0, 1))(ids, scale))
+    y = net(np.arange(10).reshape(2, 5), np.array([1, 3]))
+    np.testing.assert_allclose(np.asarray(y), np.arange(10).reshape(2, 5) * [[1], [3]])
+
+
+def test_a_build_error_says_its_values_are_the_checks_stand_ins_not_the_data():
+    x, t = nn.Input((3,), name="x"), nn.Input((5,), name="t")
+    with pytest.raises(ValueError) as info:
+        nn.SoftmaxWithLoss()(x, t)
+    message = str(info.value)
+    for text in ["stand-ins, not your data", "'x' (None, 3), 't' (None, 5)", "dtype=np.int64"]:
+        assert text in message, f"{text!r} not in {message}"
+    net = nn.Graph([x, t], nn.Add()(nn.Affine(3, 5, rng=0)(x), t))  # the failure left floats
+    assert net(np.ones((2, 3)), np.full((2, 5), 0.5)).shape == (2, 5)
 
 
 def test_an_output_that_does_not_depend_on_the_inputs_is_rejected():
@@ -400,3 +548,15 @@ def test_a_layer_replaced_after_building_takes_effect():
     net.relu1 = nn.Tanh()
     h = np.tanh(data @ net.affine1.W.data + net.affine1.b.data)
     np.testing.assert_allclose(net(data).data, h @ net.affine2.W.data + net.affine2.b.data)
+
+
+# --- the house line budget ----------------------------------------------------------------------
+def test_graph_py_stays_within_the_house_line_budget():
+    from pathlib import Path
+
+    from test_size import BUDGET, code_lines
+
+    import minigrad.nn.graph
+
+    n = code_lines(Path(minigrad.nn.graph.__file__))
+    assert n <= BUDGET, f"minigrad/nn/graph.py has {n} code lines; the budget is {BUDGET}"

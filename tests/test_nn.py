@@ -421,3 +421,66 @@ def test_a_layer_with_its_own_call_is_called():
     net = nn.Sequential(nn.Affine(2, 3, rng=0), Counted())
     net(np.ones((1, 2)))
     assert calls == [1]
+
+
+# --- registration through containers and del ----------------------------------------------
+class _Blocks(nn.Layer):
+    def __init__(self, hold):
+        super().__init__()
+        self.blocks = hold([nn.Affine(2, 2, rng=i) for i in range(3)])
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return x
+
+
+@pytest.mark.parametrize("hold", [list, tuple, lambda xs: dict(enumerate(xs)), lambda xs: [xs]])
+def test_layers_held_in_a_container_are_refused_naming_sequential(hold):
+    with pytest.raises(TypeError, match=r"_Blocks.blocks: a \w+ holding a layer.*nn.Sequential"):
+        _Blocks(hold)
+
+
+def test_a_parameter_held_in_a_container_is_refused():
+    layer = nn.Affine(2, 2, rng=0)
+    with pytest.raises(TypeError, match=r"Affine.extra.*parameter \(Parameter at extra\['w'\]\)"):
+        layer.extra = {"w": nn.Parameter(np.zeros(2))}
+    assert not hasattr(layer, "extra") and len(layer.parameters()) == 2
+
+
+def test_a_container_of_members_the_layer_already_owns_is_allowed():
+    net = nn.Sequential(nn.Affine(2, 3, rng=0), nn.ReLU())
+    net.decayed = [net.affine1.W]  # e.g. the parameters to give weight decay
+    net.settings = (3, 3)
+    assert net.decayed[0] is net.affine1.W and len(net.parameters()) == 2
+
+
+def test_del_removes_a_parameter_from_parameters_and_state_dict():
+    layer = nn.Affine(2, 2, rng=0)
+    del layer.b
+    assert [name for name, _ in layer.named_parameters()] == ["W"]
+    assert list(layer.state_dict()) == ["W"]
+    layer.b = nn.Parameter(np.ones(2))  # registered again, last in the order
+    assert [name for name, _ in layer.named_parameters()] == ["W", "b"]
+
+
+def test_del_of_a_buffer_keeps_state_dict_load_and_astype_working():
+    bn = nn.BatchNorm(2)
+    del bn.running_mean
+    state = bn.state_dict()
+    assert sorted(state) == ["beta", "gamma", "running_var"]
+    bn.load_state_dict(state)
+    assert bn.astype(np.float32).running_var.dtype == np.float32
+    bn.running_mean = np.ones(3)  # no longer a buffer: a plain attribute of any shape
+    assert "running_mean" not in bn.state_dict()
+
+
+def test_del_of_a_layer_in_a_sequential_takes_it_out_of_the_chain():
+    net = nn.Sequential(nn.Affine(2, 3, rng=0), nn.ReLU(), nn.Affine(3, 2, rng=1))
+    x = np.array([[1.0, -2.0]])
+    del net.relu1
+    assert len(net) == 2 and "relu1" not in dict(net.named_layers())
+    expected = nn.Affine(3, 2, rng=1)(nn.Affine(2, 3, rng=0)(x))
+    np.testing.assert_allclose(np.asarray(net(x)), np.asarray(expected))
+    with pytest.raises(AttributeError):
+        del net.relu1

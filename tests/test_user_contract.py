@@ -269,6 +269,58 @@ def test_assigning_to_a_buffer_keeps_an_array_of_its_shape():
     np.testing.assert_array_equal(bn.running_var, np.ones(3))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_assigning_to_a_buffer_casts_to_its_dtype_as_a_parameter_does(dtype):
+    bn = nn.BatchNorm(2, dtype=dtype)
+    bn.running_mean = np.zeros(2)  # float64 values
+    bn.running_var = [1, 4]  # integers from a list
+    bn.gamma = np.ones(2)
+    assert bn.running_mean.dtype == bn.running_var.dtype == bn.gamma.dtype == dtype
+    x = np.array([[0.0, 0.0], [1.0, 3.0]], dtype=dtype)
+    bn(x)  # a training step updates the statistics in their dtype
+    assert bn.running_var.dtype == dtype
+    momentum = bn.momentum
+    expected = momentum * np.array([1.0, 4.0]) + (1 - momentum) * x.var(axis=0)
+    np.testing.assert_allclose(bn.running_var, expected, rtol=1e-6)
+    assert bn.state_dict()["running_var"].dtype == dtype
+
+
+class _Counts(nn.Layer):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("counts", np.zeros(3))
+
+    def forward(self, x):
+        return x
+
+
+def test_registering_a_buffer_again_gives_it_a_new_shape_and_dtype():
+    layer = _Counts()
+    with pytest.raises(ValueError, match=r"counts.*register_buffer\('counts'"):
+        layer.counts = np.zeros(5)
+    layer.register_buffer("counts", np.arange(5))
+    assert layer.counts.dtype == np.int64 and layer.state_dict()["counts"].tolist() == [
+        0,
+        1,
+        2,
+        3,
+        4,
+    ]
+    layer.counts = np.ones(5, dtype=np.int64)  # later assignments keep the new shape
+    assert layer.state_dict()["counts"].tolist() == [1, 1, 1, 1, 1]
+    layer.load_state_dict({"counts": np.full(5, 7)})
+    assert layer.counts.tolist() == [7] * 5
+
+
+def test_registering_a_buffer_over_a_parameter_replaces_it():
+    layer = nn.Affine(2, 2, rng=0)
+    layer.register_buffer("W", np.zeros(3))
+    assert [name for name, _ in layer.named_parameters()] == ["b"]
+    assert sorted(layer.state_dict()) == ["W", "b"] and layer.W.shape == (3,)
+    with pytest.raises(TypeError, match="real numbers"):
+        layer.register_buffer("names", np.array(["a"]))
+
+
 # --- graphs: labels declared the obvious way ------------------------------------------------
 
 

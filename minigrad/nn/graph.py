@@ -19,29 +19,40 @@ calling it on real arrays is one loop over ``(layer name, input slots, output sl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
 
 from minigrad.nn.layer import Layer, Symbolic
-from minigrad.tensor import Tensor, no_grad, toposort
-
-_BATCH = 2  # the batch size of the dummy run that infers shapes
-_OTHER_BATCH = 3  # a second run: an axis that follows the batch size is the batch axis
+from minigrad.nn.shape_inference import BATCH, OTHER_BATCH, follows_batch, infer
+from minigrad.tensor import Tensor, toposort
 
 
 class _Call:
-    """One call of a layer on nodes; its output nodes share it."""
+    """One call of a layer on nodes; its output nodes share it.
 
-    __slots__ = ("layer", "inputs", "kwargs", "outputs")
+    ``args`` are the positional arguments as given (nodes, or tuples of them such as an
+    LSTM's state); ``inputs`` are their nodes in order, flat."""
 
-    def __init__(self, layer: Layer, inputs: tuple[Node, ...], kwargs: dict[str, Any]) -> None:
+    __slots__ = ("layer", "args", "inputs", "kwargs", "outputs")
+
+    def __init__(self, layer: Layer, args: tuple, kwargs: dict[str, Any]) -> None:
         self.layer = layer
-        self.inputs = inputs
+        self.args = args
+        self.inputs = tuple(_leaves(args))
         self.kwargs = kwargs
-        self.outputs: tuple[Node, ...] | None = None  # set for a layer with several outputs
+        self.outputs: tuple | None = None  # the (nested) nodes of a layer with several outputs
+
+
+def _leaves(value: Any) -> Iterator[Any]:
+    """The items of a nested tuple or list, depth first (a non-sequence is its own leaf)."""
+    if isinstance(value, tuple | list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
 
 
 class Node(Symbolic):
@@ -50,7 +61,9 @@ class Node(Symbolic):
     ``shape`` leaves out the batch axis when ``batched`` (the usual case; a loss is an
     unbatched scalar with shape ``()``). ``name`` is the one you gave, or the one the
     first ``Graph`` holding the node gives it (``affine1``; ``affine1#2`` for a
-    shared layer's second call; ``[i]`` marks output i of a layer with several).
+    shared layer's second call; ``[i]`` marks output i of a layer with several, and
+    ``[1][0]`` the first item of its second output, a tuple such as an LSTM's state).
+    ``index`` is that position: None, an int, or a tuple of ints for a nested output.
     """
 
     __slots__ = ("_call", "index", "shape", "dtype", "batched", "name")
@@ -98,27 +111,36 @@ class Node(Symbolic):
         dtype = "dtype from the data" if self.dtype is None else self.dtype
         return f"Node({name}{kind}, {self.shape_text}, {dtype})"
 
-    def _call_layer(self, layer: Layer, args: tuple, kwargs: dict) -> Node | tuple[Node, ...]:
+    def _call_layer(self, layer: Layer, args: tuple, kwargs: dict) -> Node | tuple:
         for i, a in enumerate(args):
-            if not isinstance(a, Node):
+            bad = next((leaf for leaf in _leaves(a) if not isinstance(leaf, Node)), None)
+            if bad is not None:
                 raise TypeError(
                     f"{type(layer).__name__} was called on symbolic nodes and a "
-                    f"{type(a).__name__} (argument {i}); in a graph every positional argument "
-                    f"must be a node (make a constant an nn.Input, or pass settings by keyword)"
+                    f"{type(bad).__name__} (in argument {i}); in a graph every positional "
+                    f"argument must be a node or a tuple of nodes (make a constant an nn.Input, "
+                    f"or pass settings by keyword)"
+                )
+        for key, value in kwargs.items():
+            if any(isinstance(leaf, Node) for leaf in _leaves(value)):
+                raise TypeError(
+                    f"{type(layer).__name__} got a node by keyword ({key}=...); in a graph pass "
+                    f"nodes positionally, e.g. layer(x, state), and settings by keyword"
                 )
         call = _Call(layer, tuple(args), dict(kwargs))
-        outputs = _infer(call)
-        batched = any(a.batched for a in args)
-        if batched:  # why: a second size tells a batch axis from an axis that happens to be 2
-            others = _infer(call, _OTHER_BATCH)
-        if isinstance(outputs, tuple | list):
-            nodes = tuple(
-                _output_node(call, i, y, batched and _follows_batch(others[i]), layer)
-                for i, y in enumerate(outputs)
-            )
+        leaves = call.inputs
+        shapes = ", ".join(f"{a._label()!r} {a.shape_text}" for a in leaves)
+        title = f"cannot build node {_layer_label(layer)!r}: {layer!r} does not fit its input(s)"
+        title = f"{title} {shapes}"
+        free = list({id(a): a for a in leaves if isinstance(a, Input) and a.dtype is None}.values())
+        outputs = infer(layer, call.args, call.kwargs, free, title)
+        others = None
+        if any(a.batched for a in leaves):  # why: a second size tells a batch axis from an
+            others = infer(layer, call.args, call.kwargs, free, title, OTHER_BATCH)  # axis of 2
+        nodes = _output_nodes(call, (), outputs, others, layer)
+        if isinstance(nodes, tuple):
             call.outputs = nodes
-            return nodes
-        return _output_node(call, None, outputs, batched and _follows_batch(others), layer)
+        return nodes
 
 
 class Input(Node):
@@ -126,8 +148,8 @@ class Input(Node):
 
     ``dtype`` declares what the data will be (``np.int64`` for token ids); None leaves it
     to the data. Labels are ``Input(())``: one value per sample. The build check runs each
-    layer on stand-in data — floats, or integers (label 0) for an undeclared input that a
-    layer refuses floats for — so a network that works on real data always builds.
+    layer on stand-in data — floats, or integers (label 0) for the fewest undeclared inputs
+    a layer refuses floats for — so a network that works on real data always builds.
     Calling the graph checks every input's per-sample shape (and integer or float kind
     where it is declared or where a layer needed integers) and names the input that does
     not fit.
@@ -185,78 +207,32 @@ def _check_input(x: Node, i: int, value: Any, graph: str) -> None:
         )
 
 
-def _dummy(node: Node, batch: int = _BATCH) -> Tensor:
-    shape = (batch, *node.shape) if node.batched else node.shape
-    dtype = node.stand_in if isinstance(node, Input) else node.dtype
-    if dtype.kind == "f":
-        # why: positive values inside (0, 1), like pixels and probabilities: valid for
-        # logs and square roots, and never on the kink of a ReLU
-        values = np.random.default_rng(0).uniform(0.1, 1.0, shape)
-        return Tensor(values.astype(dtype))
-    return Tensor(np.zeros(shape, dtype=dtype))  # why: label 0 is valid for any classes
-
-
-def _infer(call: _Call, batch: int = _BATCH) -> Any:
-    """Run the layer on a dummy batch; an undeclared input a layer refuses floats for (the
-    labels of a loss) gets integer stand-ins instead, and keeps them."""
-    try:
-        return _run_on_stand_ins(call, batch)
-    except ValueError as first:
-        free = [a for a in call.inputs if isinstance(a, Input) and a.dtype is None]
-        if not free or any(a.stand_in.kind != "f" for a in free):
-            raise
-        for a in free:
-            a.stand_in = np.dtype(np.int64)
-        try:
-            return _run_on_stand_ins(call, batch)
-        except ValueError:
-            for a in free:
-                a.stand_in = np.dtype(np.float64)
-            raise first from None
-
-
-def _run_on_stand_ins(call: _Call, batch: int) -> Any:
-    """Run the layer once on a dummy batch: in eval mode, under no_grad, state restored."""
-    layer = call.layer
-    subs = [sub for _, sub in layer.named_layers()]
-    modes = [sub.training for sub in subs]
-    buffers = [(sub, name, getattr(sub, name)) for sub in subs for name in sub._buffers]
-    layer.eval()
-    try:
-        with no_grad():
-            outputs = layer(*[_dummy(a, batch) for a in call.inputs], **call.kwargs)
-    except Exception as err:
-        shapes = ", ".join(f"{a._label()!r} {a.shape_text}" for a in call.inputs)
-        raise ValueError(
-            f"cannot build node {_layer_label(layer)!r}: {layer!r} does not fit its "
-            f"input(s) {shapes} (None is the batch axis; the check ran on a batch of "
-            f"{_BATCH}):\n  "
-            f"{type(err).__name__}: {err}"
-        ) from err
-    finally:
-        for sub, mode in zip(subs, modes, strict=True):
-            object.__setattr__(sub, "training", mode)
-        for sub, name, value in buffers:
-            object.__setattr__(sub, name, value)
-    return outputs
-
-
-def _follows_batch(y: Any) -> bool:
-    """True if the output of the second dummy run has the second batch size as axis 0."""
-    shape = np.shape(y.data if isinstance(y, Tensor) else y)
-    return len(shape) >= 1 and shape[0] == _OTHER_BATCH
-
-
-def _output_node(call: _Call, index: int | None, y: Any, batched: bool, layer: Layer) -> Node:
+def _output_nodes(call: _Call, path: tuple[int, ...], y: Any, other: Any, layer: Layer) -> Any:
+    """The node (or nested tuple of nodes) for output ``y`` of the run on a batch of 2;
+    ``other`` is the same output of the run on a batch of 3 (None when nothing is batched)."""
+    if isinstance(y, tuple | list):
+        same = isinstance(other, tuple | list) and len(other) == len(y)
+        return tuple(
+            _output_nodes(call, (*path, i), item, other[i] if same else None, layer)
+            for i, item in enumerate(y)
+        )
+    where = "".join(f"[{i}]" for i in path)
+    if not isinstance(y, Tensor | np.ndarray | np.generic | bool | int | float):
+        raise TypeError(
+            f"{layer!r} returned {type(y).__name__}{f' at {where}' if where else ''}; a layer "
+            f"in a graph must return a Tensor or array, or a (nested) tuple of them"
+        )
     data = y.data if isinstance(y, Tensor) else np.asarray(y)
     if data.dtype.kind not in "biuf":
         raise TypeError(
-            f"{layer!r} returned {type(y).__name__} of dtype {data.dtype}; a layer in a graph "
-            f"must return a Tensor or array (or a tuple of them)"
+            f"{layer!r} returned {type(y).__name__} of dtype {data.dtype}"
+            f"{f' at {where}' if where else ''}; a layer in a graph must return real numbers"
         )
-    # why: an axis of the dummy batch's size is the batch axis; a loss has none
-    batched = batched and data.ndim >= 1 and data.shape[0] == _BATCH
+    # why: an axis of the first batch's size that follows the second size is the batch axis
+    batched = other is not None and follows_batch(other)
+    batched = batched and data.ndim >= 1 and data.shape[0] == BATCH
     shape = data.shape[1:] if batched else data.shape
+    index = None if not path else path[0] if len(path) == 1 else path
     return Node(call, index, shape, data.dtype, batched)
 
 
@@ -395,11 +371,9 @@ class Graph(Layer):
                 continue
             done.add(id(call))
             step_nodes.append(node)
-            in_slots = tuple(slots[id(a)] for a in call.inputs)
-            if call.outputs is None:
-                out: int | tuple[int, ...] = slots[id(node)]
-            else:
-                out = tuple(slots.get(id(sibling), trash) for sibling in call.outputs)
+            # why: an argument or output that is a tuple of nodes is a tuple of slots
+            in_slots = _slots(call.args, slots, trash)
+            out = slots[id(node)] if call.outputs is None else _slots(call.outputs, slots, trash)
             plan.append((members[id(call.layer)], in_slots, out, call.kwargs))
         object.__setattr__(self, "_steps", plan)
         object.__setattr__(self, "_step_nodes", step_nodes)
@@ -424,12 +398,12 @@ class Graph(Layer):
         try:
             for step in self._steps:
                 name, in_slots, out, kwargs = step
-                y = layers[name](*[values[i] for i in in_slots], **kwargs)
+                args = [values[i] if type(i) is int else _gather(values, i) for i in in_slots]
+                y = layers[name](*args, **kwargs)
                 if type(out) is int:
                     values[out] = y
                 else:
-                    for slot, value in zip(out, y, strict=True):
-                        values[slot] = value
+                    _scatter(values, out, y)
         except Exception as err:
             self._explain(err, step)
             raise
@@ -509,6 +483,26 @@ class Graph(Layer):
         return f"name={self.name!r}" if self.name is not None else ""
 
 
+def _slots(nodes: tuple, slots: dict[int, int], trash: int) -> tuple:
+    """The (nested) tuple of value slots of (nested) nodes; a node no output needs gets
+    ``trash``."""
+    return tuple(
+        slots.get(id(n), trash) if isinstance(n, Node) else _slots(n, slots, trash) for n in nodes
+    )
+
+
+def _gather(values: list, spec: tuple) -> tuple:
+    return tuple(values[i] if type(i) is int else _gather(values, i) for i in spec)
+
+
+def _scatter(values: list, spec: tuple, y: Any) -> None:
+    for slot, value in zip(spec, y, strict=True):
+        if type(slot) is int:
+            values[slot] = value
+        else:
+            _scatter(values, slot, value)
+
+
 def _sort(outs: list[Node], input_ids: set[int]) -> list[Node]:
     def parents(node: Node) -> tuple[Node, ...]:
         return () if id(node) in input_ids else node.inputs
@@ -550,4 +544,5 @@ def _name_nodes(
         if node.name is None:
             n = numbered[id(call)]
             base = members[key] if n == 1 else f"{members[key]}#{n}"
-            node.name = base if node.index is None else f"{base}[{node.index}]"
+            path = (node.index,) if isinstance(node.index, int) else node.index or ()
+            node.name = base + "".join(f"[{i}]" for i in path)

@@ -2,7 +2,9 @@
 
 A subclass writes ``forward``; assigning a ``Parameter`` or a ``Layer`` to an
 attribute registers it, in assignment order, so ``named_parameters()`` finds every
-parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping.
+parameter by its dotted name (``"affine1.W"``) without hand-written bookkeeping. A list,
+tuple or dict of layers is refused rather than silently left out (use ``Sequential``, or
+one attribute each), and ``del layer.name`` takes a member or buffer out again.
 """
 
 from __future__ import annotations
@@ -60,16 +62,50 @@ def _assign_values(layer: Layer, name: str, p: Parameter, value: Any) -> None:
 
 
 def _buffer_value(layer: Layer, name: str, value: Any) -> np.ndarray:
-    """A new value for buffer ``name``: an array of the buffer's shape (a Tensor's values)."""
+    """A new value for buffer ``name``: an array of the buffer's shape, cast to its dtype (as
+    parameters and ``load_state_dict`` are), from an array, a list or a Tensor's values."""
     values = np.asarray(value.data if isinstance(value, Tensor) else value)
     current = getattr(layer, name)
     if values.shape != current.shape or values.dtype.kind not in "biuf":
         raise ValueError(
             f"cannot assign {values.dtype} values of shape {values.shape} to buffer "
             f"{type(layer).__name__}.{name} ({current.dtype}, shape {current.shape}); "
-            f"call register_buffer({name!r}, value) to give it another shape"
+            f"assign an array of shape {current.shape}, or call "
+            f"register_buffer({name!r}, value) to give it another shape"
         )
-    return values
+    # why: a float32 layer keeps float32 statistics, and integer lists do not make them int64
+    return values.astype(current.dtype, copy=False)
+
+
+def _unregistered(layer: Layer, value: Any) -> tuple[str, Any] | None:
+    """The first Layer or Parameter inside a list, tuple, set or dict ``value`` that ``layer``
+    does not already own, with where it sits (``[2]``, ``['head']``); None if there is none."""
+    owned = None
+    pending = [("", value)]
+    seen: set[int] = set()
+    while pending:
+        where, item = pending.pop()
+        if isinstance(item, Parameter | Layer):
+            if owned is None:
+                owned = {id(member) for _, member in layer._walk()}
+            if id(item) not in owned:
+                return where, item
+        elif isinstance(item, list | tuple | set | frozenset | dict) and id(item) not in seen:
+            seen.add(id(item))
+            pairs = item.items() if isinstance(item, dict) else enumerate(item)
+            pending.extend((f"{where}[{key!r}]", part) for key, part in reversed(list(pairs)))
+    return None
+
+
+def _symbolic_in(items: tuple | list) -> Symbolic | None:
+    """The first symbolic node inside a nested tuple or list, or None."""
+    for item in items:
+        found = item if isinstance(item, Symbolic) else None
+        if isinstance(item, tuple | list):
+            found = _symbolic_in(item)
+        if found is not None:
+            return found
+    return None
 
 
 class Symbolic:
@@ -119,15 +155,56 @@ class Layer:
         elif name in self._buffers:
             value = _buffer_value(self, name, value)
         else:
+            if isinstance(value, list | tuple | set | frozenset | dict):
+                self._refuse_hidden_members(name, value)
             members.pop(name, None)
         object.__setattr__(self, name, value)
+
+    def _refuse_hidden_members(self, name: str, value: Any) -> None:
+        found = _unregistered(self, value)
+        if found is None:
+            return
+        where, item = found
+        kind = "layer" if isinstance(item, Layer) else "parameter"
+        raise TypeError(
+            f"{type(self).__name__}.{name}: a {type(value).__name__} holding a {kind} "
+            f"({type(item).__name__} at {name}{where}) is not registered, so parameters(), "
+            f"state_dict(), train()/eval() and optimizers would not see it; use "
+            f"nn.Sequential(*layers) for a chain, or register each as its own attribute "
+            f"(setattr(self, f'block{{i}}', layer))"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        object.__delattr__(self, name)
+        structure_version[0] += 1
+        # why: a deleted member or buffer leaves parameters(), state_dict() and the order
+        self.__dict__["_members"].pop(name, None)
+        self.__dict__["_buffers"].pop(name, None)
 
     def register_buffer(self, name: str, value: ArrayLike) -> None:
         """Keep ``value`` as state: saved in ``state_dict()``, converted by ``astype``.
 
-        Later assignments to ``self.<name>`` (arrays) keep it a buffer.
+        Later assignments to ``self.<name>`` keep it a buffer of its shape and dtype;
+        registering the name again replaces it with any shape and dtype.
+
+        >>> layer = Layer()
+        >>> layer.register_buffer("counts", np.zeros(3))
+        >>> layer.register_buffer("counts", np.zeros(5, dtype=np.int64))
+        >>> layer.state_dict()["counts"]
+        array([0, 0, 0, 0, 0])
         """
-        self.__setattr__(name, np.asarray(value))
+        if not isinstance(name, str) or not name.isidentifier():
+            raise TypeError(f"register_buffer needs an attribute name (a str), got {name!r}")
+        values = np.asarray(value.data if isinstance(value, Tensor) else value)
+        if values.dtype.kind not in "biuf":
+            raise TypeError(
+                f"buffer {type(self).__name__}.{name} must hold real numbers, got "
+                f"{type(value).__name__} of dtype {values.dtype}; pass a numeric array"
+            )
+        # why: a new registration takes any shape and dtype, and replaces a member of that name
+        self._buffers.pop(name, None)
+        self._members.pop(name, None)
+        self.__setattr__(name, values)
         self._buffers[name] = None  # why: the value lives in __dict__; this marks the name
 
     # --- running ---------------------------------------------------------------------------
@@ -138,6 +215,8 @@ class Layer:
         for a in args:
             if isinstance(a, Symbolic):
                 return a._call_layer(self, args, kwargs)
+            if isinstance(a, tuple | list) and (node := _symbolic_in(a)) is not None:
+                return node._call_layer(self, args, kwargs)  # why: e.g. an LSTM's (h, c) nodes
         if _engine._observer is not None and hasattr(_engine._observer, "call_layer"):
             return _engine._observer.call_layer(self, args, kwargs)  # mg.compile's tracer
         return self.forward(*args, **kwargs)
@@ -301,6 +380,13 @@ class Sequential(Layer):
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
+        self._relink()
+
+    def __delattr__(self, name: str) -> None:
+        super().__delattr__(name)
+        self._relink()
+
+    def _relink(self) -> None:
         if "layers" in self.__dict__:  # why: a replaced (or removed) layer changes the chain
             chain = tuple(v for v in self._members.values() if isinstance(v, Layer))
             object.__setattr__(self, "layers", chain)
