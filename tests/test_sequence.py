@@ -383,6 +383,25 @@ def test_recurrent_layers_keep_float32(kind):
     assert x.grad.dtype == np.float32 and layer.Wh.grad.dtype == np.float32
 
 
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_recurrent_layers_in_float32_are_accurate_for_small_inputs(kind):
+    # why: tanh(x) written as 2 sigmoid(2x) - 1 loses every digit of a small x in float32
+    layer = _recurrent(kind, 3, 4).astype(np.float32)
+    layer.b.data = np.zeros_like(layer.b.data)
+    x = (1e-4 * _rng(7).standard_normal((2, 5, 3))).astype(np.float32)
+    hs, last = layer(x, return_state=True)
+    wide = {name: p.data.astype(np.float64) for name, p in layer.named_parameters()}
+    a = x.astype(np.float64) @ wide["Wx"] + wide["b"]
+    zeros = np.zeros((2, 4))
+    if kind == "lstm":
+        y = lstm_reference(a, wide["Wh"], zeros, zeros)
+        want, c_want = y[..., 16:20], y[:, -1, 20:24]
+        np.testing.assert_allclose(last[1].data, c_want, rtol=1e-5, atol=1e-5 * abs(c_want).max())
+    else:
+        want = rnn_reference(a, wide["Wh"], zeros)
+    np.testing.assert_allclose(hs.data, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
 def test_truncated_backprop_carries_the_state_over_chunks():
     layer = _recurrent("lstm", 2, 3)
     x = _rng(7).standard_normal((2, 8, 2))

@@ -267,16 +267,10 @@ class RNNScan(Op):
     def forward(self, a: np.ndarray, wh: np.ndarray, h0: np.ndarray) -> np.ndarray:
         n, steps, _ = a.shape
         hs = np.empty((steps, n, wh.shape[0]), dtype=np.result_type(a, wh, h0))
-        # why: tanh(x) = 2 / (1 + e^-2x) - 1 through exp, several times faster than np.tanh;
-        # the exact scaling by -2 is folded into a and Wh once
-        a_scaled, wh_scaled = a * -2.0, wh * -2.0
         h = h0
-        with np.errstate(over="ignore"):  # e^x = inf gives the limit -1 exactly
-            for t in range(steps):
-                h = np.add(a_scaled[:, t], h @ wh_scaled, out=hs[t])
-                _reciprocal_one_plus_exp(h)
-                h *= 2.0
-                h -= 1.0
+        for t in range(steps):
+            # why: np.tanh, not 2 sigmoid(2x) - 1, which cancels in float32 for small x
+            h = np.tanh(np.add(a[:, t], h @ wh, out=hs[t]), out=hs[t])
         return hs.transpose(1, 0, 2)  # why: time-major inside, so each step is contiguous
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -314,30 +308,27 @@ class LSTMScan(Op):
         n, steps, width = a.shape
         H = width // 4
         dtype = np.result_type(a, wh, h0, c0)
-        # why: exp is several times faster than tanh in NumPy, so every gate is one exp:
-        # sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1. Scaling A by -1 (f, i, o)
-        # and -2 (g) is exact, so it is folded into a and Wh once, before the loop
+        # why: sigmoid(x) = 1 / (1 + e^-x) through one exp; scaling the f, i, o blocks of A by
+        # -1 is exact, so it is folded into a and Wh once, before the loop. g and tanh(c_t)
+        # use np.tanh: 2 sigmoid(2x) - 1 cancels in float32 for small x
         scale = np.full(width, -1.0, dtype=dtype)
-        scale[H : 2 * H] = -2.0
+        scale[H : 2 * H] = 1.0
         wh_scaled = wh * scale
         # why: time-major, so every step works on one contiguous (N, 7H) block
         y = np.empty((steps, n, 7 * H), dtype=dtype)
         np.multiply(a.transpose(1, 0, 2), scale, out=y[..., :width])
         h, c = h0, c0
-        with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 (or 1) exactly
+        with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 exactly
             for t in range(steps):
                 A = y[t, :, :width]
                 A += h @ wh_scaled
-                _reciprocal_one_plus_exp(A)
                 f, g, i, o, h, c_new, tc = (y[t, :, k * H : (k + 1) * H] for k in range(7))
-                g *= 2.0
-                g -= 1.0
+                _reciprocal_one_plus_exp(f)
+                _reciprocal_one_plus_exp(A[:, 2 * H :])  # i and o
+                np.tanh(g, out=g)
                 np.multiply(f, c, out=c_new)
                 c_new += g * i
-                np.multiply(c_new, -2.0, out=tc)
-                _reciprocal_one_plus_exp(tc)
-                tc *= 2.0
-                tc -= 1.0
+                np.tanh(c_new, out=tc)
                 np.multiply(o, tc, out=h)
                 c = c_new
         return y.transpose(1, 0, 2)
