@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 from cases import gelu_reference, layer_norm_reference, lstm_reference, rnn_reference
 from minigrad import nn
+from minigrad.nn.sequence import layer_norm
 from minigrad.tensor import Tensor
 from minigrad.testing import arrays, assert_grads_match, assert_layer_grads_match
 
@@ -96,6 +97,27 @@ def test_layer_norm_keeps_float32_and_checks_its_size():
         norm(np.ones((2, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="eps"):
         nn.LayerNorm(4, eps=0)
+
+
+def test_layer_norm_follows_numpy_promotion_as_the_other_layers():
+    norm = _randomize(nn.LayerNorm(4))  # float64
+    x = (3 * _rng(8).standard_normal((2, 3, 4))).astype(np.float32)
+    y = norm(x)
+    assert y.dtype == np.result_type(x, norm.gamma.data) == nn.Affine(4, 2)(x).dtype
+    want = layer_norm_reference(x.astype(np.float64), norm.gamma.data, norm.beta.data)
+    np.testing.assert_allclose(y.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_layer_norm_rejects_an_eps_that_is_not_a_positive_number():
+    with pytest.raises(TypeError, match=r"LayerNorm: eps must be a number > 0.*'a'"):
+        nn.LayerNorm(4, eps="a")
+    with pytest.raises(ValueError, match=r"eps.*nan"):
+        nn.LayerNorm(4, eps=float("nan"))
+    assert nn.LayerNorm(4, eps=np.float32(1e-3)).eps == pytest.approx(1e-3)
+    with pytest.raises(TypeError, match=r"layer_norm: eps"):
+        layer_norm(np.ones((1, 2)), np.ones(2), np.zeros(2), eps=None)
+    with pytest.raises(ValueError, match=r"layer_norm: gamma and beta.*\(2,\) and \(3,\)"):
+        layer_norm(np.ones((1, 2)), np.ones(2), np.zeros(3))
 
 
 def test_layer_norm_matches_torch():

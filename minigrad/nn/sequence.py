@@ -17,20 +17,11 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
-from minigrad.checks import float_dtype, positive_int
+from minigrad.checks import float_dtype, positive_float, positive_int
 from minigrad.functional import stack
 from minigrad.nn.init import generator
 from minigrad.nn.layer import Layer, Parameter
 from minigrad.tensor import Op, Tensor, _tensor
-
-
-def _check_features(kind: str, shape: tuple[int, ...], size: int, what: str) -> None:
-    if len(shape) == 0 or shape[-1] != size:
-        raise ValueError(
-            f"{kind} needs inputs whose last axis has {size} {what}, got shape {shape}; "
-            f"pass (..., {size})"
-        )
-
 
 # --- LayerNorm and GELU ------------------------------------------------------------------------
 # Written as Tensor ops, LayerNorm is about ten ops over the whole activation and GELU eight,
@@ -49,6 +40,9 @@ class LayerNormOp(Op):
     """
 
     def forward(self, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        # why: NumPy's promotion, as Affine's: float32 x and a float64 layer give float64 (the
+        # in-place products below would otherwise cast the result down to x's dtype)
+        x = x.astype(np.result_type(x, gamma, beta), copy=False)
         xc = x - x.mean(axis=-1, keepdims=True)
         inv = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + self.eps)
         y = np.multiply(xc, inv, out=xc)
@@ -103,12 +97,22 @@ def layer_norm(x: ArrayLike | Tensor, gamma: object, beta: object, eps: float = 
     >>> layer_norm(Tensor([[1.0, 3.0]]), np.ones(2), np.zeros(2)).numpy().round(4)
     array([[-1.,  1.]])
     """
+    return _layer_norm("layer_norm", x, gamma, beta, positive_float(eps, "layer_norm: eps"))
+
+
+def _layer_norm(who: str, x: ArrayLike | Tensor, gamma: object, beta: object, eps: float) -> Tensor:
+    """``layer_norm`` after its eps is checked; ``who`` names the caller in errors."""
     x, gamma, beta = _as_float(x), _tensor(gamma), _tensor(beta)
-    size = x.shape[-1] if x.ndim else None
-    if gamma.shape != (size,) or beta.shape != (size,):
+    if gamma.ndim != 1 or beta.shape != gamma.shape:
         raise ValueError(
-            f"layer_norm: x of shape {x.shape} needs gamma and beta of shape ({size},), got "
-            f"{gamma.shape} and {beta.shape}"
+            f"{who}: gamma and beta must be of one shape (D,), D the size of the normalised "
+            f"last axis, got {gamma.shape} and {beta.shape}"
+        )
+    size = gamma.shape[0]
+    if x.ndim == 0 or x.shape[-1] != size:
+        raise ValueError(
+            f"{who} needs inputs whose last axis has {size} features, got shape {x.shape}; "
+            f"pass (..., {size})"
         )
     return LayerNormOp.apply(x, gamma, beta, eps=eps)
 
@@ -146,16 +150,13 @@ class LayerNorm(Layer):
     def __init__(self, dim: int, eps: float = 1e-5, dtype: DTypeLike = np.float64) -> None:
         super().__init__()
         self.dim = positive_int(dim, "LayerNorm: dim")
-        if not eps > 0:
-            raise ValueError(f"LayerNorm: eps must be > 0 (it keeps 1/sqrt finite), got {eps}")
-        self.eps = float(eps)
+        self.eps = positive_float(eps, "LayerNorm: eps")
         dtype = float_dtype("LayerNorm", dtype)
         self.gamma = Parameter(np.ones(self.dim, dtype=dtype))
         self.beta = Parameter(np.zeros(self.dim, dtype=dtype))
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        _check_features(f"LayerNorm({self.dim})", np.shape(x), self.dim, "features")
-        return layer_norm(x, self.gamma, self.beta, self.eps)
+        return _layer_norm(f"LayerNorm({self.dim})", x, self.gamma, self.beta, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.dim}, eps={self.eps}, dtype={self.gamma.dtype}"
