@@ -622,6 +622,8 @@ def test_attention_rejects_heads_that_do_not_divide_dim_and_wrong_features():
         layer(np.ones((2, 5, 4)))
     with pytest.raises(ValueError, match=r"\(N, T, 6\).*\(5, 6\)"):
         layer(np.ones((5, 6)))
+    with pytest.raises(ValueError, match=r"\(N, T, 6\) with T >= 1.*\(2, 0, 6\)"):
+        layer(np.ones((2, 0, 6)))
 
 
 def test_attention_in_a_graph_keeps_float32():
