@@ -39,6 +39,20 @@ def positive_float(value: Any, what: str) -> float:
     return float(value)
 
 
+def whole_numbers_hint(values: np.ndarray, name: str) -> str:
+    """The end of an error about float values where integers belong: when every value is
+    whole, a hint to convert ``name``; else nothing.
+
+    >>> whole_numbers_hint(np.array([1.0, 2.0]), "ids")
+    '; they look whole: pass ids.astype(np.int64)'
+    >>> whole_numbers_hint(np.array([0.5]), "ids")
+    ''
+    """
+    if values.dtype.kind == "f" and np.all(np.isfinite(values) & (values == np.round(values))):
+        return f"; they look whole: pass {name}.astype(np.int64)"
+    return ""
+
+
 def float_dtype(kind: str, dtype: Any) -> np.dtype:
     """``dtype`` as a NumPy float dtype; ``kind`` names the layer in the error."""
     dtype = np.dtype(dtype)

@@ -215,6 +215,29 @@ def test_embedding_rejects_non_integer_ids():
         emb(np.array([True]))
 
 
+def test_embedding_checks_weight_init_as_the_other_layers():
+    for bad in (float("nan"), -0.1, float("inf")):
+        with pytest.raises(ValueError, match=r"weight_init.*>= 0"):
+            nn.Embedding(4, 3, weight_init=bad)
+    with pytest.raises(TypeError, match=r"Embedding: weight_init.*'he'"):
+        nn.Embedding(4, 3, weight_init="he")
+    with pytest.raises(TypeError, match="weight_init"):
+        nn.Embedding(4, 3, weight_init=True)
+    a = nn.Embedding(4, 3, weight_init=np.float32(0.1), rng=2)
+    b = nn.Embedding(4, 3, weight_init=1.0, rng=2)
+    np.testing.assert_allclose(a.W.data, float(np.float32(0.1)) * b.W.data, rtol=1e-15)
+
+
+def test_whole_float_ids_and_labels_get_the_same_hint():
+    with pytest.raises(TypeError, match=r"they look whole: pass ids\.astype\(np\.int64\)"):
+        nn.Embedding(5, 2)(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"they look whole: pass t\.astype\(np\.int64\)"):
+        nn.SoftmaxWithLoss()(np.zeros((2, 3)), np.array([1.0, 2.0]))
+    for values in (np.array([0.5]), np.array([np.inf])):  # not whole: no hint
+        with pytest.raises(TypeError, match=r"integers, got dtype float64 of shape \(1,\)$"):
+            nn.Embedding(5, 2)(values)
+
+
 def test_embedding_keeps_its_dtype_and_is_reproducible():
     a = nn.Embedding(4, 3, dtype=np.float32, rng=1)
     assert a(np.array([0])).dtype == np.float32

@@ -17,9 +17,9 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
-from minigrad.checks import float_dtype, positive_float, positive_int
+from minigrad.checks import float_dtype, positive_float, positive_int, whole_numbers_hint
 from minigrad.functional import stack
-from minigrad.nn.init import generator
+from minigrad.nn.init import generator, init_std
 from minigrad.nn.layer import Layer, Parameter
 from minigrad.tensor import Op, Tensor, _tensor
 
@@ -203,14 +203,15 @@ class Embedding(Layer):
         super().__init__()
         self.num_embeddings = positive_int(num_embeddings, "Embedding: num_embeddings")
         self.dim = positive_int(dim, "Embedding: dim")
-        if isinstance(weight_init, bool) or not isinstance(weight_init, int | float):
+        if isinstance(weight_init, str):
             raise TypeError(
                 f"Embedding: weight_init is the standard deviation of W, a float such as "
-                f"0.01, got {weight_init!r}"
+                f"0.01, got {weight_init!r}; 'he' and 'xavier' are for layers with a fan-in"
             )
+        std = init_std(weight_init, fan_in=1)  # a number is its own std; fan_in goes unread
         dtype = float_dtype("Embedding", dtype)
         values = generator(rng).standard_normal((self.num_embeddings, self.dim))
-        self.W = Parameter((float(weight_init) * values).astype(dtype))
+        self.W = Parameter((std * values).astype(dtype))
 
     def forward(self, ids: ArrayLike | Tensor) -> Tensor:
         return self.W[self._check_ids(ids)]
@@ -219,12 +220,9 @@ class Embedding(Layer):
         values = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         name = f"Embedding({self.num_embeddings}, {self.dim})"
         if values.dtype.kind not in "iu":
-            hint = ""
-            if values.dtype.kind == "f" and np.all(values == np.round(values)):
-                hint = "; they look whole: pass ids.astype(np.int64)"
             raise TypeError(
                 f"{name}: ids must be integers, got dtype {values.dtype} of shape "
-                f"{values.shape}{hint}"
+                f"{values.shape}{whole_numbers_hint(values, 'ids')}"
             )
         if values.size and (values.min() < 0 or values.max() >= self.num_embeddings):
             bad = np.flatnonzero((values < 0) | (values >= self.num_embeddings))
