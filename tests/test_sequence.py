@@ -685,6 +685,26 @@ def test_clip_grad_norm_leaves_small_gradients_alone_and_takes_a_layer():
         nn.clip_grad_norm(layer, 0)
 
 
+def test_clip_grad_norm_takes_what_the_optimizers_take_and_numpy_numbers():
+    def model():
+        layer = nn.Affine(3, 2, rng=0)
+        layer(np.ones((4, 3))).sum().backward()
+        return layer
+
+    want = model()
+    norm = nn.clip_grad_norm(want, 0.5)
+    for parameters in (lambda m: m.named_parameters(), lambda m: m.parameters()):
+        got = model()
+        assert nn.clip_grad_norm(parameters(got), np.float32(0.5)) == pytest.approx(norm)
+        for (name, p), q in zip(got.named_parameters(), want.parameters(), strict=True):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-7, err_msg=name)
+    assert nn.clip_grad_norm(model(), np.int64(100)) == pytest.approx(norm)
+    with pytest.raises(ValueError, match="max_norm"):
+        nn.clip_grad_norm(model(), np.float64("nan"))
+    with pytest.raises(TypeError, match=r"single Tensor.*\[p\]"):
+        nn.clip_grad_norm(model().W, 1.0)
+
+
 def test_clip_grad_norm_matches_torch():
     torch = pytest.importorskip("torch")
     rng = _rng(6)

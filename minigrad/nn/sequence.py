@@ -517,16 +517,34 @@ class LSTM(_Recurrent):
 
 
 # --- training long sequences -------------------------------------------------------------------
-def clip_grad_norm(parameters: Iterable[Tensor] | Layer, max_norm: float) -> float:
+def _parameters(parameters: object) -> list[Tensor]:
+    """What the optimizers take, as a list of tensors: a Layer, tensors, or (name, tensor)."""
+    if callable(getattr(parameters, "named_parameters", None)):
+        return list(parameters.parameters())
+    if isinstance(parameters, Tensor):  # why: iterating it would give its rows, with no .grad
+        raise TypeError(
+            "clip_grad_norm takes an iterable of parameters or a Layer, got a single Tensor; "
+            "wrap it in a list: clip_grad_norm([p], max_norm)"
+        )
+    items = list(parameters)
+    if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in items):
+        return [p for _, p in items]  # model.named_parameters()
+    return items
+
+
+def clip_grad_norm(
+    parameters: Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Layer, max_norm: float
+) -> float:
     """Scale every gradient by one factor so that their joint L2 norm is at most ``max_norm``.
 
-    The norm is ``sqrt(sum of every squared gradient value)`` over the parameters that have a
-    gradient (the others are skipped); when it exceeds ``max_norm`` each ``.grad`` is
-    multiplied, in place, by ``max_norm / (norm + 1e-6)`` (PyTorch's factor), so the
-    direction of the step is kept. A recurrent network's gradients can explode over many
-    steps; clipping keeps one bad batch from throwing the weights away. Returns the norm
-    before clipping; a NaN or infinite norm is returned and nothing is scaled (the
-    optimizers skip such a step).
+    ``parameters`` is what the optimizers take: a Layer, its ``parameters()`` or its
+    ``named_parameters()``. The norm is ``sqrt(sum of every squared gradient value)`` over the
+    parameters that have a gradient (the others are skipped); when it exceeds ``max_norm``
+    each ``.grad`` is multiplied, in place, by ``max_norm / (norm + 1e-6)`` (PyTorch's
+    factor), so the direction of the step is kept. A recurrent network's gradients can
+    explode over many steps; clipping keeps one bad batch from throwing the weights away.
+    Returns the norm before clipping; a NaN or infinite norm is returned and nothing is
+    scaled (the optimizers skip such a step).
 
     >>> p = Parameter(np.zeros(2))
     >>> p.grad = np.array([3.0, 4.0])
@@ -535,9 +553,11 @@ def clip_grad_norm(parameters: Iterable[Tensor] | Layer, max_norm: float) -> flo
     >>> p.grad.round(6)
     array([0.6, 0.8])
     """
-    params = parameters.parameters() if isinstance(parameters, Layer) else list(parameters)
-    if isinstance(max_norm, bool) or not isinstance(max_norm, int | float) or not max_norm > 0:
+    params = _parameters(parameters)
+    number = int | float | np.integer | np.floating
+    if isinstance(max_norm, bool) or not isinstance(max_norm, number) or not max_norm > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
+    max_norm = float(max_norm)
     grads = [p.grad for p in params if p.grad is not None]
     norm = float(np.sqrt(sum(np.vdot(g, g).real for g in grads))) if grads else 0.0
     if np.isfinite(norm) and norm > max_norm:
