@@ -396,7 +396,9 @@ def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     if _is_default(where, True):
         return (x if dtype is None else _cast(x, dtype)).mean(axis, keepdims)
     count = np.sum(np.broadcast_to(_plain(where), x.shape), axis=axis, keepdims=keepdims)
-    return _reduced(x, dtype, where).sum(axis, keepdims) / count
+    total = _reduced(x, dtype, where).sum(axis, keepdims)
+    # why: an integer count array would promote a float32 sum to float64; NumPy keeps float32
+    return total / (count.astype(total.dtype) if total.dtype.kind in "fc" else count)
 
 
 def _max(a, axis=None, out=None, keepdims=False, initial=None, where=True):

@@ -226,6 +226,16 @@ def test_reduction_keywords_where_initial_and_dtype_are_honoured():
     assert g.dtype == np.float64
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int32])
+def test_mean_with_a_where_mask_keeps_numpys_dtype(dtype):
+    x = Tensor(rng.uniform(-2, 2, (3, 4)).astype(dtype), requires_grad=dtype != np.int32)
+    mask = np.array([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 0, 1]], dtype=bool)  # none empty
+    for kwargs in ({"axis": 1}, {}, {"axis": 0, "keepdims": True}):
+        y, want = np.mean(x, where=mask, **kwargs), np.mean(x.data, where=mask, **kwargs)
+        assert y.dtype == want.dtype, kwargs
+        np.testing.assert_allclose(y.data, want, rtol=1e-3 if dtype == np.float16 else 1e-6)
+
+
 def test_clip_with_tensor_bounds_gives_them_gradients():
     def f(x, lo, hi):
         return (np.clip(x, lo, hi) * np.arange(1.0, 5.0)).sum()
