@@ -18,6 +18,7 @@ The Tensor operators (``t + u``, ``t @ w``) never come here: they call their ops
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -228,13 +229,26 @@ def _on_data(
         out = None
     writes = writes or out is not None or func in _WRITERS
     if tracked and (writes or (reason is not None and not isinstance(reason, _NoGradientDtype))):
-        raise TypeError(_refusal(name, func, reason, writes))
+        raise TypeError(_refusal(_called_as(name), func, reason, writes))
     result = func(*_plain(args), **_plain(kwargs))
     if tracked and not _gradient_free(result):
-        raise TypeError(_refusal(name, func, reason, writes))
+        raise TypeError(_refusal(_called_as(name), func, reason, writes))
     if out is not None:  # why: as NumPy, the call returns the out= object itself
         return out[0] if isinstance(out, tuple) and len(out) == 1 else out
     return result
+
+
+def _called_as(name: str) -> str:
+    """``name``, or the NumPy function the user called that called it from inside NumPy:
+    ``np.full_like(arr, t)`` reaches minigrad as ``np.copyto(result, t)``."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("minigrad."):
+        frame = frame.f_back  # why: the first frame outside minigrad made the NumPy call
+    if frame is None or not frame.f_globals.get("__name__", "").startswith("numpy"):
+        return name
+    outer = frame.f_code.co_name
+    public = not outer.startswith("_") and callable(getattr(np, outer, None))
+    return f"np.{outer} (through {name})" if public else name
 
 
 def _refusal(name: str, func: Any, reason: _CannotRecord | None, writes: bool) -> str:

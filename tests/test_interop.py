@@ -278,6 +278,9 @@ def test_out_and_where_that_cannot_be_recorded_raise_and_write_nothing():
         with pytest.raises(TypeError, match=name):
             call()
     np.testing.assert_array_equal(buffer, 0.0)
+    # why: NumPy's full_like fills through np.copyto; the message names the call the user made
+    with pytest.raises(TypeError, match=r"^np\.full_like \(through np\.copyto\) writes"):
+        np.full_like(buffer, t)
     with pytest.raises(TypeError, match=r"arr = arr \+ t"):
         buffer += t
     np.testing.assert_array_equal(buffer, 0.0)
