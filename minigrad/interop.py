@@ -5,12 +5,20 @@ minigrad through NumPy's two override protocols, ``__array_ufunc__`` (NEP 13) an
 ``__array_function__`` (NEP 18). The ufuncs and functions in the tables below run the very op
 the Tensor method runs, so they are recorded and differentiated exactly like it.
 
-The safety rule: a NumPy call minigrad cannot record never hands back a float array computed
-from a tensor that requires grad, because the user would get a constant where they expect a
-gradient. It raises ``TypeError`` naming the call and the way out. Calls whose result has no
-gradient anyway (integer or boolean results such as ``np.argmax`` or ``np.isfinite``), and calls
-on tensors that do not require grad (or under ``no_grad``), run NumPy on the data and return
-plain NumPy values.
+The safety rule: a NumPy call minigrad cannot record, given a tensor that requires grad,
+does not hand back a float array computed from it, because the user would get a constant where
+they expect a gradient. It raises ``TypeError`` naming the call and the way out. Calls whose
+result has no gradient anyway (integer or boolean results such as ``np.argmax`` or
+``np.isfinite``), and calls on tensors that do not require grad (or under ``no_grad``), run
+NumPy on the data and return plain NumPy values.
+
+What the rule can see: a tensor passed as an argument, or inside the sequence of arrays that
+``np.concatenate``, ``np.stack`` or ``np.vstack`` take. What it cannot: a Python list of
+tensors where NumPy expects one array (``np.mean([a, b])``, ``np.array([a, b])``), or a
+function that converts its argument first (``np.full(shape, t)``). NumPy turns those into
+arrays through ``__array__`` before it looks for an override, the very conversion that makes
+``np.asarray(t)`` give the values, so minigrad is never asked and the result is a constant.
+Join the tensors first: ``mg.stack([a, b]).mean()``.
 
 The Tensor operators (``t + u``, ``t @ w``) never come here: they call their ops directly.
 """

@@ -307,6 +307,17 @@ def test_calls_whose_result_has_no_gradient_return_plain_numpy_values():
     assert "nan" in np.array2string(t)
 
 
+def test_a_list_of_tensors_is_seen_only_by_functions_that_take_a_sequence_of_arrays():
+    a, b = _leaf((2,)), _leaf((2,))
+    with pytest.raises(TypeError, match=r"np\.vstack has no gradient"):
+        np.vstack([a, b])
+    _same_recording(np.stack([a, b]), mg.stack([a, b]), [a, b])
+    # NumPy converts a list given as one array through __array__ before any dispatch, as
+    # np.asarray(t), which must give the values: a constant, as the guide says
+    assert type(np.mean([a, b])) is np.float64
+    np.testing.assert_array_equal(np.asarray(a), a.data)
+
+
 def test_tensors_that_do_not_require_grad_get_numpy_results():
     x = rng.uniform(-1, 1, (2, 3))
     np.testing.assert_array_equal(np.sign(Tensor(x)), np.sign(x))
