@@ -30,6 +30,29 @@ def positive_int(value: Any, what: str) -> int:
     return int(value)
 
 
+def positive_float(value: Any, what: str) -> float:
+    """``value`` as a finite float > 0, such as an ``eps`` (a bool or a string is refused)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise TypeError(f"{what} must be a number > 0 such as 1e-5, got {value!r}")
+    if not (np.isfinite(value) and value > 0):
+        raise ValueError(f"{what} must be a finite number > 0 such as 1e-5, got {value!r}")
+    return float(value)
+
+
+def whole_numbers_hint(values: np.ndarray, name: str) -> str:
+    """The end of an error about float values where integers belong: when every value is
+    whole, a hint to convert ``name``; else nothing.
+
+    >>> whole_numbers_hint(np.array([1.0, 2.0]), "ids")
+    '; they look whole: pass ids.astype(np.int64)'
+    >>> whole_numbers_hint(np.array([0.5]), "ids")
+    ''
+    """
+    if values.dtype.kind == "f" and np.all(np.isfinite(values) & (values == np.round(values))):
+        return f"; they look whole: pass {name}.astype(np.int64)"
+    return ""
+
+
 def float_dtype(kind: str, dtype: Any) -> np.dtype:
     """``dtype`` as a NumPy float dtype; ``kind`` names the layer in the error."""
     dtype = np.dtype(dtype)

@@ -5,12 +5,20 @@ minigrad through NumPy's two override protocols, ``__array_ufunc__`` (NEP 13) an
 ``__array_function__`` (NEP 18). The ufuncs and functions in the tables below run the very op
 the Tensor method runs, so they are recorded and differentiated exactly like it.
 
-The safety rule: a NumPy call minigrad cannot record never hands back a float array computed
-from a tensor that requires grad, because the user would get a constant where they expect a
-gradient. It raises ``TypeError`` naming the call and the way out. Calls whose result has no
-gradient anyway (integer or boolean results such as ``np.argmax`` or ``np.isfinite``), and calls
-on tensors that do not require grad (or under ``no_grad``), run NumPy on the data and return
-plain NumPy values.
+The safety rule: a NumPy call minigrad cannot record, given a tensor that requires grad,
+does not hand back a float array computed from it, because the user would get a constant where
+they expect a gradient. It raises ``TypeError`` naming the call and the way out. Calls whose
+result has no gradient anyway (integer or boolean results such as ``np.argmax`` or
+``np.isfinite``), and calls on tensors that do not require grad (or under ``no_grad``), run
+NumPy on the data and return plain NumPy values.
+
+What the rule can see: a tensor passed as an argument, or inside the sequence of arrays that
+``np.concatenate``, ``np.stack`` or ``np.vstack`` take. What it cannot: a Python list of
+tensors where NumPy expects one array (``np.mean([a, b])``, ``np.array([a, b])``), or a
+function that converts its argument first (``np.full(shape, t)``). NumPy turns those into
+arrays through ``__array__`` before it looks for an override, the very conversion that makes
+``np.asarray(t)`` give the values, so minigrad is never asked and the result is a constant.
+Join the tensors first: ``mg.stack([a, b]).mean()``.
 
 The Tensor operators (``t + u``, ``t @ w``) never come here: they call their ops directly.
 """
@@ -18,13 +26,15 @@ The Tensor operators (``t + u``, ``t @ w``) never come here: they call their ops
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-# why: ops and functional import Tensor, which subclasses NumPyMethods below, so they do not
-# exist yet when this module is imported; they are looked up on the package when called
+# why: tensor, ops and functional import or define Tensor, which subclasses NumPyMethods below,
+# so they do not exist yet when this module is imported; they are looked up on the package when
+# called
 import minigrad
 
 if TYPE_CHECKING:
@@ -228,13 +238,26 @@ def _on_data(
         out = None
     writes = writes or out is not None or func in _WRITERS
     if tracked and (writes or (reason is not None and not isinstance(reason, _NoGradientDtype))):
-        raise TypeError(_refusal(name, func, reason, writes))
+        raise TypeError(_refusal(_called_as(name), func, reason, writes))
     result = func(*_plain(args), **_plain(kwargs))
     if tracked and not _gradient_free(result):
-        raise TypeError(_refusal(name, func, reason, writes))
+        raise TypeError(_refusal(_called_as(name), func, reason, writes))
     if out is not None:  # why: as NumPy, the call returns the out= object itself
         return out[0] if isinstance(out, tuple) and len(out) == 1 else out
     return result
+
+
+def _called_as(name: str) -> str:
+    """``name``, or the NumPy function the user called that called it from inside NumPy:
+    ``np.full_like(arr, t)`` reaches minigrad as ``np.copyto(result, t)``."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("minigrad."):
+        frame = frame.f_back  # why: the first frame outside minigrad made the NumPy call
+    if frame is None or not frame.f_globals.get("__name__", "").startswith("numpy"):
+        return name
+    outer = frame.f_code.co_name
+    public = not outer.startswith("_") and callable(getattr(np, outer, None))
+    return f"np.{outer} (through {name})" if public else name
 
 
 def _refusal(name: str, func: Any, reason: _CannotRecord | None, writes: bool) -> str:
@@ -276,7 +299,7 @@ def _ufunc_ops() -> dict[np.ufunc, Callable[..., Tensor]]:
         np.cos: ops.Cos.apply,
         np.log1p: ops.Log1p.apply,
         np.expm1: ops.Expm1.apply,
-        np.square: lambda x: _tensor(x).square(),
+        np.square: lambda x: minigrad.tensor._tensor(x).square(),
         np.maximum: F.maximum,
         np.minimum: F.minimum,
     }
@@ -302,7 +325,7 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
         if method == "__call__" and op is not None:
             return _call(op, ufunc, inputs, kwargs)
         if method == "outer" and op is not None and ufunc.nin == 2:
-            a, b = _tensor(inputs[0]), _tensor(inputs[1])
+            a, b = minigrad.tensor._tensor(inputs[0]), minigrad.tensor._tensor(inputs[1])
             return _call(op, ufunc, (a.reshape(a.shape + (1,) * b.ndim), b), kwargs)
         if method == "reduce" and ufunc in _REDUCTIONS:
             return _REDUCTIONS[ufunc](*inputs, **{"axis": 0, **kwargs})
@@ -340,13 +363,9 @@ def _call(op: Callable[..., Tensor], ufunc: np.ufunc, inputs: tuple, kwargs: dic
     return op(*inputs)
 
 
-def _tensor(x: Any) -> Tensor:
-    return x if isinstance(x, NumPyMethods) else minigrad.Tensor(x)
-
-
 def _cast(x: Any, dtype: Any) -> Tensor:
     """``x`` as a Tensor of the float ``dtype`` (a recorded cast), for a ``dtype=`` argument."""
-    x, dtype = _tensor(x), np.dtype(dtype)
+    x, dtype = minigrad.tensor._tensor(x), np.dtype(dtype)
     if dtype.kind not in "fc":
         raise _NoGradientDtype(f"dtype={dtype}", f"{dtype} values have no gradient")
     return x if x.dtype == dtype else x.astype(dtype)
@@ -386,17 +405,19 @@ def _reduced(x: Tensor, dtype: Any, where: Any) -> Tensor:
 
 def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     _no_out("sum", out)
-    y = _reduced(_tensor(a), dtype, where).sum(axis, keepdims)
+    y = _reduced(minigrad.tensor._tensor(a), dtype, where).sum(axis, keepdims)
     return y if initial is None else y + initial
 
 
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     _no_out("mean", out)
-    x = _tensor(a)
+    x = minigrad.tensor._tensor(a)
     if _is_default(where, True):
         return (x if dtype is None else _cast(x, dtype)).mean(axis, keepdims)
     count = np.sum(np.broadcast_to(_plain(where), x.shape), axis=axis, keepdims=keepdims)
-    return _reduced(x, dtype, where).sum(axis, keepdims) / count
+    total = _reduced(x, dtype, where).sum(axis, keepdims)
+    # why: an integer count array would promote a float32 sum to float64; NumPy keeps float32
+    return total / (count.astype(total.dtype) if total.dtype.kind in "fc" else count)
 
 
 def _max(a, axis=None, out=None, keepdims=False, initial=None, where=True):
@@ -413,7 +434,7 @@ def _extreme(largest: bool, a, axis, out, keepdims, initial, where) -> Tensor:
     if not _is_default(where, True):
         fill = "-np.inf" if largest else "np.inf"
         raise _CannotRecord("a where= mask", f"use np.{name}(mg.where(mask, x, {fill}), ...)")
-    x, F = _tensor(a), minigrad.functional
+    x, F = minigrad.tensor._tensor(a), minigrad.functional
     y = x.max(axis, keepdims) if largest else x.min(axis, keepdims)
     if initial is None:
         return y
@@ -427,11 +448,11 @@ def _reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C" or copy is False:
         what = f"order={order!r}" if order != "C" else "copy=False"
         raise _CannotRecord(what, "minigrad reshapes in C order, a view when it can")
-    return _tensor(a).reshape(newshape if shape is None else shape)
+    return minigrad.tensor._tensor(a).reshape(newshape if shape is None else shape)
 
 
 def _transpose(a, axes=None):
-    return _tensor(a).transpose(*(() if axes is None else (axes,)))
+    return minigrad.tensor._tensor(a).transpose(*(() if axes is None else (axes,)))
 
 
 def _joined(name: str, arrays: Any, out: Any, dtype: Any, casting: str) -> list[Tensor]:
@@ -444,7 +465,7 @@ def _joined(name: str, arrays: Any, out: Any, dtype: Any, casting: str) -> list[
 def _concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
     arrays = _joined("concatenate", arrays, out, dtype, casting)
     if axis is None:  # as NumPy: join the flattened arrays
-        arrays, axis = [_tensor(x).reshape(-1) for x in arrays], 0
+        arrays, axis = [minigrad.tensor._tensor(x).reshape(-1) for x in arrays], 0
     return minigrad.functional.concatenate(arrays, axis=axis)
 
 
@@ -467,7 +488,7 @@ def _clip(a, a_min=_MISSING, a_max=_MISSING, out=None, *, min=_MISSING, max=_MIS
             raise _CannotRecord(f"{key}={value!r}", "leave that argument out")
     lo = a_min if a_min is not _MISSING else (None if min is _MISSING else min)
     hi = a_max if a_max is not _MISSING else (None if max is _MISSING else max)
-    x, F = _tensor(a), minigrad.functional
+    x, F = minigrad.tensor._tensor(a), minigrad.functional
     if _is_tensor(lo) or _is_tensor(hi):  # why: bounds that are Tensors get gradients too
         x = x if lo is None else F.maximum(x, lo)
         return x if hi is None else F.minimum(x, hi)
@@ -490,21 +511,21 @@ def _dot(a, b, out=None):
 def _ravel(a, order="C"):
     if order != "C":
         raise _CannotRecord(f"order={order!r}", "minigrad flattens in C order")
-    return _tensor(a).flatten()
+    return minigrad.tensor._tensor(a).flatten()
 
 
 def _squeeze(a, axis=None):
-    x = _tensor(a)
+    x = minigrad.tensor._tensor(a)
     return x.reshape(np.squeeze(x.data, axis).shape)  # why: NumPy checks the axes
 
 
 def _expand_dims(a, axis):
-    x = _tensor(a)
+    x = minigrad.tensor._tensor(a)
     return x.reshape(np.expand_dims(x.data, axis).shape)
 
 
 def _broadcast_to(array, shape, subok=False):
-    return _tensor(array).broadcast_to(np.broadcast_shapes(shape))
+    return minigrad.tensor._tensor(array).broadcast_to(np.broadcast_shapes(shape))
 
 
 def _astype(x, dtype, /, *, copy=True, device=None):

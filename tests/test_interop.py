@@ -226,6 +226,16 @@ def test_reduction_keywords_where_initial_and_dtype_are_honoured():
     assert g.dtype == np.float64
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int32])
+def test_mean_with_a_where_mask_keeps_numpys_dtype(dtype):
+    x = Tensor(rng.uniform(-2, 2, (3, 4)).astype(dtype), requires_grad=dtype != np.int32)
+    mask = np.array([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 0, 1]], dtype=bool)  # none empty
+    for kwargs in ({"axis": 1}, {}, {"axis": 0, "keepdims": True}):
+        y, want = np.mean(x, where=mask, **kwargs), np.mean(x.data, where=mask, **kwargs)
+        assert y.dtype == want.dtype, kwargs
+        np.testing.assert_allclose(y.data, want, rtol=1e-3 if dtype == np.float16 else 1e-6)
+
+
 def test_clip_with_tensor_bounds_gives_them_gradients():
     def f(x, lo, hi):
         return (np.clip(x, lo, hi) * np.arange(1.0, 5.0)).sum()
@@ -268,6 +278,9 @@ def test_out_and_where_that_cannot_be_recorded_raise_and_write_nothing():
         with pytest.raises(TypeError, match=name):
             call()
     np.testing.assert_array_equal(buffer, 0.0)
+    # why: NumPy's full_like fills through np.copyto; the message names the call the user made
+    with pytest.raises(TypeError, match=r"^np\.full_like \(through np\.copyto\) writes"):
+        np.full_like(buffer, t)
     with pytest.raises(TypeError, match=r"arr = arr \+ t"):
         buffer += t
     np.testing.assert_array_equal(buffer, 0.0)
@@ -292,6 +305,17 @@ def test_calls_whose_result_has_no_gradient_return_plain_numpy_values():
     assert type(like) is np.ndarray and like.shape == (2, 3) and not like.any()
     assert np.full_like(t, 0.5).sum() == 3.0
     assert "nan" in np.array2string(t)
+
+
+def test_a_list_of_tensors_is_seen_only_by_functions_that_take_a_sequence_of_arrays():
+    a, b = _leaf((2,)), _leaf((2,))
+    with pytest.raises(TypeError, match=r"np\.vstack has no gradient"):
+        np.vstack([a, b])
+    _same_recording(np.stack([a, b]), mg.stack([a, b]), [a, b])
+    # NumPy converts a list given as one array through __array__ before any dispatch, as
+    # np.asarray(t), which must give the values: a constant, as the guide says
+    assert type(np.mean([a, b])) is np.float64
+    np.testing.assert_array_equal(np.asarray(a), a.data)
 
 
 def test_tensors_that_do_not_require_grad_get_numpy_results():

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import minigrad as mg
 from cases import gelu_reference, layer_norm_reference, lstm_reference, rnn_reference
 from minigrad import nn
+from minigrad.nn.sequence import layer_norm
 from minigrad.tensor import Tensor
 from minigrad.testing import arrays, assert_grads_match, assert_layer_grads_match
 
@@ -96,6 +97,27 @@ def test_layer_norm_keeps_float32_and_checks_its_size():
         norm(np.ones((2, 3), dtype=np.float32))
     with pytest.raises(ValueError, match="eps"):
         nn.LayerNorm(4, eps=0)
+
+
+def test_layer_norm_follows_numpy_promotion_as_the_other_layers():
+    norm = _randomize(nn.LayerNorm(4))  # float64
+    x = (3 * _rng(8).standard_normal((2, 3, 4))).astype(np.float32)
+    y = norm(x)
+    assert y.dtype == np.result_type(x, norm.gamma.data) == nn.Affine(4, 2)(x).dtype
+    want = layer_norm_reference(x.astype(np.float64), norm.gamma.data, norm.beta.data)
+    np.testing.assert_allclose(y.data, want, rtol=1e-12, atol=1e-12)
+
+
+def test_layer_norm_rejects_an_eps_that_is_not_a_positive_number():
+    with pytest.raises(TypeError, match=r"LayerNorm: eps must be a number > 0.*'a'"):
+        nn.LayerNorm(4, eps="a")
+    with pytest.raises(ValueError, match=r"eps.*nan"):
+        nn.LayerNorm(4, eps=float("nan"))
+    assert nn.LayerNorm(4, eps=np.float32(1e-3)).eps == pytest.approx(1e-3)
+    with pytest.raises(TypeError, match=r"layer_norm: eps"):
+        layer_norm(np.ones((1, 2)), np.ones(2), np.zeros(2), eps=None)
+    with pytest.raises(ValueError, match=r"layer_norm: gamma and beta.*\(2,\) and \(3,\)"):
+        layer_norm(np.ones((1, 2)), np.ones(2), np.zeros(3))
 
 
 def test_layer_norm_matches_torch():
@@ -191,6 +213,29 @@ def test_embedding_rejects_non_integer_ids():
         emb(np.array([0.5]))
     with pytest.raises(TypeError, match="integers"):
         emb(np.array([True]))
+
+
+def test_embedding_checks_weight_init_as_the_other_layers():
+    for bad in (float("nan"), -0.1, float("inf")):
+        with pytest.raises(ValueError, match=r"weight_init.*>= 0"):
+            nn.Embedding(4, 3, weight_init=bad)
+    with pytest.raises(TypeError, match=r"Embedding: weight_init.*'he'"):
+        nn.Embedding(4, 3, weight_init="he")
+    with pytest.raises(TypeError, match="weight_init"):
+        nn.Embedding(4, 3, weight_init=True)
+    a = nn.Embedding(4, 3, weight_init=np.float32(0.1), rng=2)
+    b = nn.Embedding(4, 3, weight_init=1.0, rng=2)
+    np.testing.assert_allclose(a.W.data, float(np.float32(0.1)) * b.W.data, rtol=1e-15)
+
+
+def test_whole_float_ids_and_labels_get_the_same_hint():
+    with pytest.raises(TypeError, match=r"they look whole: pass ids\.astype\(np\.int64\)"):
+        nn.Embedding(5, 2)(np.array([1.0, 2.0]))
+    with pytest.raises(TypeError, match=r"they look whole: pass t\.astype\(np\.int64\)"):
+        nn.SoftmaxWithLoss()(np.zeros((2, 3)), np.array([1.0, 2.0]))
+    for values in (np.array([0.5]), np.array([np.inf])):  # not whole: no hint
+        with pytest.raises(TypeError, match=r"integers, got dtype float64 of shape \(1,\)$"):
+            nn.Embedding(5, 2)(values)
 
 
 def test_embedding_keeps_its_dtype_and_is_reproducible():
@@ -381,6 +426,25 @@ def test_recurrent_layers_keep_float32(kind):
     assert hs.dtype == np.float32
     hs.sum().backward()
     assert x.grad.dtype == np.float32 and layer.Wh.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm"])
+def test_recurrent_layers_in_float32_are_accurate_for_small_inputs(kind):
+    # why: tanh(x) written as 2 sigmoid(2x) - 1 loses every digit of a small x in float32
+    layer = _recurrent(kind, 3, 4).astype(np.float32)
+    layer.b.data = np.zeros_like(layer.b.data)
+    x = (1e-4 * _rng(7).standard_normal((2, 5, 3))).astype(np.float32)
+    hs, last = layer(x, return_state=True)
+    wide = {name: p.data.astype(np.float64) for name, p in layer.named_parameters()}
+    a = x.astype(np.float64) @ wide["Wx"] + wide["b"]
+    zeros = np.zeros((2, 4))
+    if kind == "lstm":
+        y = lstm_reference(a, wide["Wh"], zeros, zeros)
+        want, c_want = y[..., 16:20], y[:, -1, 20:24]
+        np.testing.assert_allclose(last[1].data, c_want, rtol=1e-5, atol=1e-5 * abs(c_want).max())
+    else:
+        want = rnn_reference(a, wide["Wh"], zeros)
+    np.testing.assert_allclose(hs.data, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
 def test_truncated_backprop_carries_the_state_over_chunks():
@@ -581,6 +645,8 @@ def test_attention_rejects_heads_that_do_not_divide_dim_and_wrong_features():
         layer(np.ones((2, 5, 4)))
     with pytest.raises(ValueError, match=r"\(N, T, 6\).*\(5, 6\)"):
         layer(np.ones((5, 6)))
+    with pytest.raises(ValueError, match=r"\(N, T, 6\) with T >= 1.*\(2, 0, 6\)"):
+        layer(np.ones((2, 0, 6)))
 
 
 def test_attention_in_a_graph_keeps_float32():
@@ -617,6 +683,26 @@ def test_clip_grad_norm_leaves_small_gradients_alone_and_takes_a_layer():
     np.testing.assert_array_equal(layer.W.grad, before)
     with pytest.raises(ValueError, match="max_norm"):
         nn.clip_grad_norm(layer, 0)
+
+
+def test_clip_grad_norm_takes_what_the_optimizers_take_and_numpy_numbers():
+    def model():
+        layer = nn.Affine(3, 2, rng=0)
+        layer(np.ones((4, 3))).sum().backward()
+        return layer
+
+    want = model()
+    norm = nn.clip_grad_norm(want, 0.5)
+    for parameters in (lambda m: m.named_parameters(), lambda m: m.parameters()):
+        got = model()
+        assert nn.clip_grad_norm(parameters(got), np.float32(0.5)) == pytest.approx(norm)
+        for (name, p), q in zip(got.named_parameters(), want.parameters(), strict=True):
+            np.testing.assert_allclose(p.grad, q.grad, rtol=1e-7, err_msg=name)
+    assert nn.clip_grad_norm(model(), np.int64(100)) == pytest.approx(norm)
+    with pytest.raises(ValueError, match="max_norm"):
+        nn.clip_grad_norm(model(), np.float64("nan"))
+    with pytest.raises(TypeError, match=r"single Tensor.*\[p\]"):
+        nn.clip_grad_norm(model().W, 1.0)
 
 
 def test_clip_grad_norm_matches_torch():

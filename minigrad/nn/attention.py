@@ -104,11 +104,11 @@ class MultiHeadAttention(Layer):
         self, x: ArrayLike | Tensor, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
         x = _tensor(x)
-        if x.ndim != 3 or x.shape[2] != self.dim:
+        if x.ndim != 3 or x.shape[2] != self.dim or x.shape[1] == 0:
             raise ValueError(
                 f"MultiHeadAttention(dim={self.dim}, heads={self.heads}) needs sequences "
-                f"(N, T, {self.dim}), got shape {x.shape}; the last axis must hold the "
-                f"{self.dim} features of each step"
+                f"(N, T, {self.dim}) with T >= 1, got shape {x.shape}; the last axis must hold "
+                f"the {self.dim} features of each step"
             )
         n, steps, dim = x.shape
         d = dim // self.heads

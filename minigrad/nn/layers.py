@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
-from minigrad.checks import positive_int
+from minigrad.checks import positive_int, whole_numbers_hint
 from minigrad.nn.init import weights
 from minigrad.nn.layer import Layer
 from minigrad.tensor import Tensor, _tensor
@@ -182,13 +182,10 @@ def _check_targets(scores: Tensor, t: Any) -> Any:
     values = np.asarray(t.data if isinstance(t, Tensor) else t)
     if values.ndim == 1:
         if values.dtype.kind not in "iu":
-            hint = ""
-            if values.dtype.kind == "f" and np.all(values == np.round(values)):
-                hint = "; they look whole: pass t.astype(np.int64)"
             raise TypeError(
                 f"SoftmaxWithLoss: labels of shape {values.shape} must be integers, got dtype "
-                f"{values.dtype} ({_preview(values)}){hint}; or pass target rows of shape "
-                f"({n}, {c})"
+                f"{values.dtype} ({_preview(values)}){whole_numbers_hint(values, 't')}; or pass "
+                f"target rows of shape ({n}, {c})"
             )
         if len(values) != n:
             raise ValueError(

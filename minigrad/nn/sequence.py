@@ -17,20 +17,11 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
-from minigrad.checks import float_dtype, positive_int
+from minigrad.checks import float_dtype, positive_float, positive_int, whole_numbers_hint
 from minigrad.functional import stack
-from minigrad.nn.init import generator
+from minigrad.nn.init import generator, init_std
 from minigrad.nn.layer import Layer, Parameter
 from minigrad.tensor import Op, Tensor, _tensor
-
-
-def _check_features(kind: str, shape: tuple[int, ...], size: int, what: str) -> None:
-    if len(shape) == 0 or shape[-1] != size:
-        raise ValueError(
-            f"{kind} needs inputs whose last axis has {size} {what}, got shape {shape}; "
-            f"pass (..., {size})"
-        )
-
 
 # --- LayerNorm and GELU ------------------------------------------------------------------------
 # Written as Tensor ops, LayerNorm is about ten ops over the whole activation and GELU eight,
@@ -49,6 +40,9 @@ class LayerNormOp(Op):
     """
 
     def forward(self, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        # why: NumPy's promotion, as Affine's: float32 x and a float64 layer give float64 (the
+        # in-place products below would otherwise cast the result down to x's dtype)
+        x = x.astype(np.result_type(x, gamma, beta), copy=False)
         xc = x - x.mean(axis=-1, keepdims=True)
         inv = 1.0 / np.sqrt(np.mean(xc * xc, axis=-1, keepdims=True) + self.eps)
         y = np.multiply(xc, inv, out=xc)
@@ -103,12 +97,22 @@ def layer_norm(x: ArrayLike | Tensor, gamma: object, beta: object, eps: float = 
     >>> layer_norm(Tensor([[1.0, 3.0]]), np.ones(2), np.zeros(2)).numpy().round(4)
     array([[-1.,  1.]])
     """
+    return _layer_norm("layer_norm", x, gamma, beta, positive_float(eps, "layer_norm: eps"))
+
+
+def _layer_norm(who: str, x: ArrayLike | Tensor, gamma: object, beta: object, eps: float) -> Tensor:
+    """``layer_norm`` after its eps is checked; ``who`` names the caller in errors."""
     x, gamma, beta = _as_float(x), _tensor(gamma), _tensor(beta)
-    size = x.shape[-1] if x.ndim else None
-    if gamma.shape != (size,) or beta.shape != (size,):
+    if gamma.ndim != 1 or beta.shape != gamma.shape:
         raise ValueError(
-            f"layer_norm: x of shape {x.shape} needs gamma and beta of shape ({size},), got "
-            f"{gamma.shape} and {beta.shape}"
+            f"{who}: gamma and beta must be of one shape (D,), D the size of the normalised "
+            f"last axis, got {gamma.shape} and {beta.shape}"
+        )
+    size = gamma.shape[0]
+    if x.ndim == 0 or x.shape[-1] != size:
+        raise ValueError(
+            f"{who} needs inputs whose last axis has {size} features, got shape {x.shape}; "
+            f"pass (..., {size})"
         )
     return LayerNormOp.apply(x, gamma, beta, eps=eps)
 
@@ -146,16 +150,13 @@ class LayerNorm(Layer):
     def __init__(self, dim: int, eps: float = 1e-5, dtype: DTypeLike = np.float64) -> None:
         super().__init__()
         self.dim = positive_int(dim, "LayerNorm: dim")
-        if not eps > 0:
-            raise ValueError(f"LayerNorm: eps must be > 0 (it keeps 1/sqrt finite), got {eps}")
-        self.eps = float(eps)
+        self.eps = positive_float(eps, "LayerNorm: eps")
         dtype = float_dtype("LayerNorm", dtype)
         self.gamma = Parameter(np.ones(self.dim, dtype=dtype))
         self.beta = Parameter(np.zeros(self.dim, dtype=dtype))
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        _check_features(f"LayerNorm({self.dim})", np.shape(x), self.dim, "features")
-        return layer_norm(x, self.gamma, self.beta, self.eps)
+        return _layer_norm(f"LayerNorm({self.dim})", x, self.gamma, self.beta, self.eps)
 
     def extra_repr(self) -> str:
         return f"{self.dim}, eps={self.eps}, dtype={self.gamma.dtype}"
@@ -202,14 +203,15 @@ class Embedding(Layer):
         super().__init__()
         self.num_embeddings = positive_int(num_embeddings, "Embedding: num_embeddings")
         self.dim = positive_int(dim, "Embedding: dim")
-        if isinstance(weight_init, bool) or not isinstance(weight_init, int | float):
+        if isinstance(weight_init, str):
             raise TypeError(
                 f"Embedding: weight_init is the standard deviation of W, a float such as "
-                f"0.01, got {weight_init!r}"
+                f"0.01, got {weight_init!r}; 'he' and 'xavier' are for layers with a fan-in"
             )
+        std = init_std(weight_init, fan_in=1)  # a number is its own std; fan_in goes unread
         dtype = float_dtype("Embedding", dtype)
         values = generator(rng).standard_normal((self.num_embeddings, self.dim))
-        self.W = Parameter((float(weight_init) * values).astype(dtype))
+        self.W = Parameter((std * values).astype(dtype))
 
     def forward(self, ids: ArrayLike | Tensor) -> Tensor:
         return self.W[self._check_ids(ids)]
@@ -218,12 +220,9 @@ class Embedding(Layer):
         values = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
         name = f"Embedding({self.num_embeddings}, {self.dim})"
         if values.dtype.kind not in "iu":
-            hint = ""
-            if values.dtype.kind == "f" and np.all(values == np.round(values)):
-                hint = "; they look whole: pass ids.astype(np.int64)"
             raise TypeError(
                 f"{name}: ids must be integers, got dtype {values.dtype} of shape "
-                f"{values.shape}{hint}"
+                f"{values.shape}{whole_numbers_hint(values, 'ids')}"
             )
         if values.size and (values.min() < 0 or values.max() >= self.num_embeddings):
             bad = np.flatnonzero((values < 0) | (values >= self.num_embeddings))
@@ -267,16 +266,10 @@ class RNNScan(Op):
     def forward(self, a: np.ndarray, wh: np.ndarray, h0: np.ndarray) -> np.ndarray:
         n, steps, _ = a.shape
         hs = np.empty((steps, n, wh.shape[0]), dtype=np.result_type(a, wh, h0))
-        # why: tanh(x) = 2 / (1 + e^-2x) - 1 through exp, several times faster than np.tanh;
-        # the exact scaling by -2 is folded into a and Wh once
-        a_scaled, wh_scaled = a * -2.0, wh * -2.0
         h = h0
-        with np.errstate(over="ignore"):  # e^x = inf gives the limit -1 exactly
-            for t in range(steps):
-                h = np.add(a_scaled[:, t], h @ wh_scaled, out=hs[t])
-                _reciprocal_one_plus_exp(h)
-                h *= 2.0
-                h -= 1.0
+        for t in range(steps):
+            # why: np.tanh, not 2 sigmoid(2x) - 1, which cancels in float32 for small x
+            h = np.tanh(np.add(a[:, t], h @ wh, out=hs[t]), out=hs[t])
         return hs.transpose(1, 0, 2)  # why: time-major inside, so each step is contiguous
 
     def backward(self, gy: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -314,30 +307,27 @@ class LSTMScan(Op):
         n, steps, width = a.shape
         H = width // 4
         dtype = np.result_type(a, wh, h0, c0)
-        # why: exp is several times faster than tanh in NumPy, so every gate is one exp:
-        # sigmoid(x) = 1 / (1 + e^-x) and tanh(x) = 2 sigmoid(2x) - 1. Scaling A by -1 (f, i, o)
-        # and -2 (g) is exact, so it is folded into a and Wh once, before the loop
+        # why: sigmoid(x) = 1 / (1 + e^-x) through one exp; scaling the f, i, o blocks of A by
+        # -1 is exact, so it is folded into a and Wh once, before the loop. g and tanh(c_t)
+        # use np.tanh: 2 sigmoid(2x) - 1 cancels in float32 for small x
         scale = np.full(width, -1.0, dtype=dtype)
-        scale[H : 2 * H] = -2.0
+        scale[H : 2 * H] = 1.0
         wh_scaled = wh * scale
         # why: time-major, so every step works on one contiguous (N, 7H) block
         y = np.empty((steps, n, 7 * H), dtype=dtype)
         np.multiply(a.transpose(1, 0, 2), scale, out=y[..., :width])
         h, c = h0, c0
-        with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 (or 1) exactly
+        with np.errstate(over="ignore"):  # e^x = inf gives the limit 0 exactly
             for t in range(steps):
                 A = y[t, :, :width]
                 A += h @ wh_scaled
-                _reciprocal_one_plus_exp(A)
                 f, g, i, o, h, c_new, tc = (y[t, :, k * H : (k + 1) * H] for k in range(7))
-                g *= 2.0
-                g -= 1.0
+                _reciprocal_one_plus_exp(f)
+                _reciprocal_one_plus_exp(A[:, 2 * H :])  # i and o
+                np.tanh(g, out=g)
                 np.multiply(f, c, out=c_new)
                 c_new += g * i
-                np.multiply(c_new, -2.0, out=tc)
-                _reciprocal_one_plus_exp(tc)
-                tc *= 2.0
-                tc -= 1.0
+                np.tanh(c_new, out=tc)
                 np.multiply(o, tc, out=h)
                 c = c_new
         return y.transpose(1, 0, 2)
@@ -527,16 +517,34 @@ class LSTM(_Recurrent):
 
 
 # --- training long sequences -------------------------------------------------------------------
-def clip_grad_norm(parameters: Iterable[Tensor] | Layer, max_norm: float) -> float:
+def _parameters(parameters: object) -> list[Tensor]:
+    """What the optimizers take, as a list of tensors: a Layer, tensors, or (name, tensor)."""
+    if callable(getattr(parameters, "named_parameters", None)):
+        return list(parameters.parameters())
+    if isinstance(parameters, Tensor):  # why: iterating it would give its rows, with no .grad
+        raise TypeError(
+            "clip_grad_norm takes an iterable of parameters or a Layer, got a single Tensor; "
+            "wrap it in a list: clip_grad_norm([p], max_norm)"
+        )
+    items = list(parameters)
+    if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in items):
+        return [p for _, p in items]  # model.named_parameters()
+    return items
+
+
+def clip_grad_norm(
+    parameters: Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Layer, max_norm: float
+) -> float:
     """Scale every gradient by one factor so that their joint L2 norm is at most ``max_norm``.
 
-    The norm is ``sqrt(sum of every squared gradient value)`` over the parameters that have a
-    gradient (the others are skipped); when it exceeds ``max_norm`` each ``.grad`` is
-    multiplied, in place, by ``max_norm / (norm + 1e-6)`` (PyTorch's factor), so the
-    direction of the step is kept. A recurrent network's gradients can explode over many
-    steps; clipping keeps one bad batch from throwing the weights away. Returns the norm
-    before clipping; a NaN or infinite norm is returned and nothing is scaled (the
-    optimizers skip such a step).
+    ``parameters`` is what the optimizers take: a Layer, its ``parameters()`` or its
+    ``named_parameters()``. The norm is ``sqrt(sum of every squared gradient value)`` over the
+    parameters that have a gradient (the others are skipped); when it exceeds ``max_norm``
+    each ``.grad`` is multiplied, in place, by ``max_norm / (norm + 1e-6)`` (PyTorch's
+    factor), so the direction of the step is kept. A recurrent network's gradients can
+    explode over many steps; clipping keeps one bad batch from throwing the weights away.
+    Returns the norm before clipping; a NaN or infinite norm is returned and nothing is
+    scaled (the optimizers skip such a step).
 
     >>> p = Parameter(np.zeros(2))
     >>> p.grad = np.array([3.0, 4.0])
@@ -545,9 +553,11 @@ def clip_grad_norm(parameters: Iterable[Tensor] | Layer, max_norm: float) -> flo
     >>> p.grad.round(6)
     array([0.6, 0.8])
     """
-    params = parameters.parameters() if isinstance(parameters, Layer) else list(parameters)
-    if isinstance(max_norm, bool) or not isinstance(max_norm, int | float) or not max_norm > 0:
+    params = _parameters(parameters)
+    number = int | float | np.integer | np.floating
+    if isinstance(max_norm, bool) or not isinstance(max_norm, number) or not max_norm > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
+    max_norm = float(max_norm)
     grads = [p.grad for p in params if p.grad is not None]
     norm = float(np.sqrt(sum(np.vdot(g, g).real for g in grads))) if grads else 0.0
     if np.isfinite(norm) and norm > max_norm:
