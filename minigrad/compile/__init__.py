@@ -103,9 +103,11 @@ class Compiled:
         plan = self._plans.get(key)
         if plan is not None and plan.version != nn_layer.structure_version[0]:
             plan = plan if plan.still_valid() else None
-        if plan is None:
-            plan, result = Tracer(self.fn).trace(args)
-            self._plans[key] = plan
+        if plan is None or plan.unconfirmed:  # why: a second trace confirms its constants
+            traced, result = Tracer(self.fn).trace(args)
+            if plan is not None:
+                traced.confirm(plan)
+            plan = self._plans[key] = traced
             self._last = plan
             return result
         self._last = plan

@@ -6,6 +6,7 @@ object in ``fn``'s closure), the 0-d and shape-only constants, and the statement
 ``Tracer`` (tracer.py) adds the observer's methods; ``build`` turns the statements into a plan.
 """
 
+# ruff: noqa: UP031  (the templates hold {0}-style slots, so % fills in the rest)
 from __future__ import annotations
 
 import builtins
@@ -56,6 +57,8 @@ class PlanBuilder:
         self.saved: dict[int, Var] = {}  # id(op) -> what its forward kept for backward
         self.inputs: dict[int, tuple[Tensor, ...]] = {}  # id(op) -> its input tensors
         self.result: str | None = None
+        # the arrays made with NumPy during the trace: (variable, value, where it was made)
+        self.candidates: list[tuple[Var, np.ndarray, str]] = []
 
     # --- values -------------------------------------------------------------------------------
     def value(self, t: Tensor) -> Var:
@@ -93,21 +96,34 @@ class PlanBuilder:
             self.ns_name(self.root_object(root), root)
             v = Var(root, "state")
             self.emit_now(f"{{0}} = {name}", [v], [], header=self.header)
+        elif self.is_reshape_of_known(a):  # `t.reshape(-1)` of an argument: a view of it
+            v = Var("reshaped", "state")
+            self.emit_now("{0} = {1}.reshape(%r)" % (a.shape,), [v], [self.by_array[id(a.base)]])
         elif np.ndim(a) == 0:
             return self.constant(np.asarray(a))
         else:
-            v = Var("unknown", "temp")
-            shape = np.shape(a)
-            self.emit_now("{0} = None", [v], [])
-            self.stmts[-1].refused = (
-                f"an array of shape {shape} fed to {what} at {user_line()} was computed "
-                f"outside minigrad's ops "
-                f"(with NumPy on .data, or before the call), so the plan could not compute it "
-                f"again; make it with Tensor ops from the arguments, or pass it as an argument"
-            )
+            # made with NumPy during the trace (zeros for a state, position ids): a constant of
+            # the plan, kept read-only, if a trace on other arguments makes the same array
+            kept = np.array(a, copy=True)
+            kept.flags.writeable = False
+            v = self.array_constant(kept, "constant")
+            where = f"an array of shape {kept.shape} fed to {what} at {user_line()}"
+            self.candidates.append((v, kept, where))
         self.by_array[id(a)] = v
         self.keep.append(a)
         return v
+
+    def is_reshape_of_known(self, a: Any) -> bool:
+        base = getattr(a, "base", None)
+        return (
+            isinstance(base, np.ndarray)
+            and id(base) in self.by_array
+            and a.size == base.size
+            and a.dtype == base.dtype
+            and a.flags.c_contiguous
+            and base.flags.c_contiguous
+            and a.ctypes.data == base.ctypes.data
+        )
 
     def constant(self, a: np.ndarray, hint: str | None = None) -> Var:
         key = (a.dtype.str, a.tobytes())
@@ -177,7 +193,7 @@ class PlanBuilder:
 
     def unique(self, hint: str) -> str:
         name, k = hint, 1
-        while name in self.ns or name in RESERVED:
+        while name in self.ns or name in RESERVED or hasattr(builtins, name):
             k += 1
             name = f"{hint}_{k}"
         self.ns[name] = None
@@ -237,7 +253,7 @@ class PlanBuilder:
     def refuse_now(self, why: str) -> None:
         raise RuntimeError(f"mg.compile: {why}")
 
-    def build(self, params: list[str]) -> Plan:
+    def build(self, params: list[str], args: tuple) -> Plan:
         stmts = live_statements(self.stmts)
         for s in stmts:
             if s.refused:
@@ -249,4 +265,6 @@ class PlanBuilder:
         code = builtins.compile(source, f"<mg.compile {name}>", "exec")
         exec(code, namespace)
         guards: list[Any] = list(self.facts.values())
-        return Plan(namespace[name], source, guards)
+        read = {id(v) for s in stmts for v in s.uses}
+        made = [(kept, where) for v, kept, where in self.candidates if id(v) in read]
+        return Plan(namespace[name], source, guards, made, args)

@@ -37,17 +37,67 @@ def plan_key(args: tuple) -> tuple:
 class Plan:
     """A compiled plan and the facts it depends on."""
 
-    def __init__(self, function: Callable, source: str, guards: list[LayerFacts]) -> None:
+    def __init__(
+        self,
+        function: Callable,
+        source: str,
+        guards: list[LayerFacts],
+        made: list[tuple[np.ndarray, str]],
+        args: tuple,
+    ) -> None:
         self.function = function
         self.source = source
         self.guards = guards
         self.version = nn_layer.structure_version[0]
+        # the arrays made with NumPy during the trace that the plan keeps as constants: not
+        # confirmed until a trace on other arguments made the same ones
+        self.unconfirmed = made
+        self.arguments = [_array_of(a) for a in args] if made else []
+
+    def confirm(self, earlier: Plan) -> None:
+        """Take the constants as the plan's own if ``earlier`` (traced on other arguments)
+        made the same arrays; an array that changed with the arguments is an error."""
+        if not self.unconfirmed:
+            return
+        if len(self.arguments) == len(earlier.arguments) and all(
+            map(_same_array, self.arguments, earlier.arguments)
+        ):
+            return  # why: the same arguments again tell nothing; wait for new ones
+        if len(self.unconfirmed) == len(earlier.unconfirmed):
+            changed = [
+                where
+                for (now, where), (before, _) in zip(
+                    self.unconfirmed, earlier.unconfirmed, strict=True
+                )
+                if not _same_array(now, before)
+            ]
+        else:
+            changed = [where for _, where in self.unconfirmed]
+        if changed:
+            raise RuntimeError(
+                f"mg.compile: {changed[0]} was made with NumPy from the values of the "
+                f"arguments or of tensors (it changed when the arguments did), so a plan "
+                f"cannot make it again; make it with Tensor ops, or pass it as an argument"
+            )
+        self.unconfirmed, self.arguments = [], []
 
     def still_valid(self) -> bool:
         if all(g.holds() for g in self.guards):
             self.version = nn_layer.structure_version[0]
             return True
         return False
+
+
+def _array_of(a: Any) -> Any:
+    if isinstance(a, Tensor):
+        return a.data.copy()
+    return a.copy() if isinstance(a, np.ndarray) else a
+
+
+def _same_array(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) and isinstance(b, np.ndarray):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    return type(a) is type(b) and a == b
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -56,7 +56,7 @@ class Tracer(PlanBuilder):
                 else:
                     setattr(Tensor, name, method)
         self.finish(result)
-        return self.build(params), result
+        return self.build(params, args), result
 
     def bind(self, args: tuple) -> list[str]:
         target = self.fn.forward if isinstance(self.fn, nn_layer.Layer) else self.fn
@@ -261,6 +261,10 @@ class Tracer(PlanBuilder):
             for name in bn._buffers:  # why: the buffers now hold new arrays, found by name
                 self.register_buffer(bn, expr, name)
             return
+        for a in args:  # why: an effect given tensors may change their gradients in place
+            for t in a if isinstance(a, list | tuple) else (a,):
+                if isinstance(t, Tensor):
+                    self.grad_state.pop(id(t), None)
         name = getattr(fn, "__name__", "effect").lstrip("_")
         ns_name = self.ns_name(fn, name)
         first = 1 if isinstance(result, np.ndarray) else 0
@@ -272,7 +276,8 @@ class Tracer(PlanBuilder):
             elif isinstance(a, bool | int | float | str | tuple | np.dtype) or a is None:
                 parts.append(literal(a, self))
             else:
-                parts.append(self.ns_name(a, type(a).__name__.lower()))
+                hint = "params" if isinstance(a, list | tuple) else type(a).__name__.lower()
+                parts.append(self.ns_name(a, hint))
         call = f"{ns_name}({', '.join(parts)})"
         self.header = f"{self.label()}: {name}" if self.stack else name
         if first:
@@ -358,10 +363,13 @@ class Tracer(PlanBuilder):
         items = result if isinstance(result, tuple | list) else (result,)
         parts, ins = [], []
         for r in items:
+            if r is None and items is result:  # why: a tuple may leave a place empty
+                parts.append("None")
+                continue
             if not isinstance(r, Tensor):
                 raise TypeError(
                     f"mg.compile: the function returned a {type(r).__name__}; return Tensors "
-                    f"(or a tuple of them, or None)"
+                    f"(or a tuple of Tensors and Nones, or None)"
                 )
             if r.requires_grad and r.creator is not None and r.creator.inputs is not None:
                 raise RuntimeError(
