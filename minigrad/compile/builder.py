@@ -59,6 +59,7 @@ class PlanBuilder:
         self.result: str | None = None
         # the arrays made with NumPy during the trace: (variable, value, where it was made)
         self.candidates: list[tuple[Var, np.ndarray, str]] = []
+        self.value_read: str | None = None  # where fn's own code first read a tensor's .data
 
     # --- values -------------------------------------------------------------------------------
     def value(self, t: Tensor) -> Var:
@@ -267,4 +268,11 @@ class PlanBuilder:
         guards: list[Any] = list(self.facts.values())
         read = {id(v) for s in stmts for v in s.uses}
         made = [(kept, where) for v, kept, where in self.candidates if id(v) in read]
+        if made and self.value_read is not None:  # why: it may be made from what was read
+            raise RuntimeError(
+                f"mg.compile: {made[0][1]} was computed outside minigrad's ops, and the "
+                f"function reads tensor data at {self.value_read} (with NumPy on .data), so "
+                f"the plan could not compute it again; make it with Tensor ops from the "
+                f"arguments, or pass it as an argument"
+            )
         return Plan(namespace[name], source, guards, made, args)

@@ -54,6 +54,12 @@ class Plan:
         self.unconfirmed = made
         self.arguments = [_array_of(a) for a in args] if made else []
 
+    def same_arguments(self, args: tuple) -> bool:
+        return len(args) == len(self.arguments) and all(
+            _same_array(_array_of(a, copy=False), b)
+            for a, b in zip(args, self.arguments, strict=True)
+        )
+
     def confirm(self, earlier: Plan) -> None:
         """Take the constants as the plan's own if ``earlier`` (traced on other arguments)
         made the same arrays; an array that changed with the arguments is an error."""
@@ -88,10 +94,10 @@ class Plan:
         return False
 
 
-def _array_of(a: Any) -> Any:
+def _array_of(a: Any, copy: bool = True) -> Any:
     if isinstance(a, Tensor):
-        return a.data.copy()
-    return a.copy() if isinstance(a, np.ndarray) else a
+        a = a.data
+    return np.array(a, copy=copy) if isinstance(a, np.ndarray) else a
 
 
 def _same_array(a: Any, b: Any) -> bool:

@@ -43,7 +43,7 @@ class Tracer(PlanBuilder):
         for name in READS:
             setattr(Tensor, name, refuse_read(name))
         # why: writes of .data and .grad from the user's code are work outside ops
-        Tensor.data = property(saved["data"].__get__, self.write_data)
+        Tensor.data = property(self.read_data, self.write_data)
         Tensor.grad = property(saved["grad"].__get__, self.write_grad)
         self.slots = saved["data"], saved["grad"]
         try:
@@ -108,6 +108,14 @@ class Tracer(PlanBuilder):
         v = Var(f"{tensor_var.name}_data", "state", nbytes=0)
         self.emit_now("{0} = {1}.data", [v], [tensor_var], header="the arguments' arrays")
         return v
+
+    def read_data(self, t: Tensor) -> Any:
+        frame = sys._getframe(1)
+        if frame.f_code.co_name in ("numpy", "__array__"):  # why: t.numpy(), np.asarray(t)
+            frame = frame.f_back
+        if self.value_read is None and not frame.f_code.co_filename.startswith(PACKAGE):
+            self.value_read = user_line(frame)
+        return self.slots[0].__get__(t)
 
     def write_data(self, t: Tensor, value: Any) -> None:
         if not sys._getframe(1).f_code.co_filename.startswith(PACKAGE):
