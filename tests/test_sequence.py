@@ -694,4 +694,6 @@ def test_sequence_benchmark_quick_runs():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     for model in ("lstm", "transformer"):
-        assert re.search(rf"^{model}\s+minigrad\s+\d+", done.stdout, re.MULTILINE), done.stdout
+        for system in ("minigrad", "compiled"):
+            found = re.search(rf"^{model}\s+{system}\s+\d+", done.stdout, re.MULTILINE)
+            assert found, done.stdout
