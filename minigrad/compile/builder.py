@@ -271,8 +271,8 @@ class PlanBuilder:
         if made and self.value_read is not None:  # why: it may be made from what was read
             raise RuntimeError(
                 f"mg.compile: {made[0][1]} was computed outside minigrad's ops, and the "
-                f"function reads tensor data at {self.value_read} (with NumPy on .data), so "
-                f"the plan could not compute it again; make it with Tensor ops from the "
-                f"arguments, or pass it as an argument"
+                f"function reads tensor data (with NumPy on .data) or draws at random at "
+                f"{self.value_read}, so the plan could not compute it again; make it with "
+                f"Tensor ops from the arguments, or pass it as an argument"
             )
         return Plan(namespace[name], source, guards, made, args)

@@ -82,8 +82,8 @@ class Plan:
         if changed:
             raise RuntimeError(
                 f"mg.compile: {changed[0]} was made with NumPy from the values of the "
-                f"arguments or of tensors (it changed when the arguments did), so a plan "
-                f"cannot make it again; make it with Tensor ops, or pass it as an argument"
+                f"arguments (it changed when they did), so a plan cannot make it again; make "
+                f"it with Tensor ops, or pass it as an argument"
             )
         self.unconfirmed, self.arguments = [], []
 

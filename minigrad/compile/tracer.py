@@ -46,8 +46,12 @@ class Tracer(PlanBuilder):
         Tensor.data = property(self.read_data, self.write_data)
         Tensor.grad = property(saved["grad"].__get__, self.write_grad)
         self.slots = saved["data"], saved["grad"]
+        generators = [o for o in self.fn_objects.values() if isinstance(o, np.random.Generator)]
+        before = _random_states(generators)
         try:
             result = self.fn(*args)
+            if _random_states(generators) != before and self.value_read is None:
+                self.value_read = "a NumPy random draw (np.random, or a generator it names)"
         finally:
             engine._observer = previous
             for name, method in saved.items():
@@ -402,3 +406,9 @@ class Tracer(PlanBuilder):
             text = parts[0]
         self.emit_now("return " + text, [], ins, effect=True)
         self.result = None
+
+
+def _random_states(generators: list[np.random.Generator]) -> list[Any]:
+    """The states of NumPy's global generator and of ``generators``, to see if fn drew."""
+    _, key, pos, *_ = np.random.get_state()
+    return [(key.tobytes(), pos), *(repr(g.bit_generator.state) for g in generators)]
