@@ -19,8 +19,11 @@ How a plan stays right:
 - every array an op reads must come from somewhere the plan can find again on the next
   call: an argument, a parameter or buffer (read when the plan runs), a value the plan
   computed, a recorded effect (a dropout mask drawn from the same generator), or a 0-d
-  constant. Anything else (an array computed with NumPy from ``.data``) makes the trace
-  fail with an error naming the line, if the plan would need it;
+  constant. Any other array was made with NumPy: it is a constant of the plan (kept
+  read-only) once a second trace, on other arguments, made the same one; until then the
+  plan runs only on the arguments it was traced with. An array that changed with the
+  arguments, or any such array when ``fn`` reads ``.data`` or draws at random with NumPy,
+  is an error naming the line (``guards.Plan.confirm``, ``builder.PlanBuilder.build``);
 - backward of the ops whose eager backward builds arrays from data (ReLU's mask, the
   cross-entropy's probabilities, Max, Abs, Clip) and of the hot ops (Affine, MatMul) is
   written in ``backward_rules`` from the op's inputs and output; every other backward is
