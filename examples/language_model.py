@@ -3,6 +3,7 @@
     python examples/language_model.py                      # an LSTM (the sequel's model)
     python examples/language_model.py --model transformer  # two causal transformer blocks
     python examples/language_model.py --quick              # a few seconds, for tests
+    python examples/language_model.py --compile            # the step compiled (mg.compile)
 
 The model reads the text one character at a time and learns to predict the next one
 (softmax cross-entropy over the 58 characters). The LSTM walks through the text as the
@@ -161,19 +162,29 @@ def train(args: argparse.Namespace) -> dict:
     history: dict[str, list[float]] = {"loss": [], "valid_step": [], "valid": []}
     eval_every = max(args.steps // 10, 1)
     bar = _progress_bar(args.steps, args.no_progress)
-    state = None
-    start = time.perf_counter()
-    for step, (x, t, fresh) in enumerate(batches(args, train_ids, rng), start=1):
-        if fresh:
-            state = None
-        scores, state = model(x, state)
-        if state is not None:  # why: the next chunk starts here, but backprop stops here
-            state = tuple(s.detach() for s in state)
-        loss = loss_layer(scores.reshape(-1, len(vocab)), t.reshape(-1))
+
+    def train_step(x, t, h, c):
+        """One step on (N, T) ids and their N*T targets; (h, c) the carried state, or None."""
+        scores, state = model(x, None if h is None else (h, c))
+        loss = loss_layer(scores.reshape(-1, len(vocab)), t)
         optimizer.zero_grad()
         loss.backward()
         nn.clip_grad_norm(params, args.clip)
         optimizer.step()
+        if state is None:
+            return loss, None, None
+        # why: the next chunk starts here, but backprop stops here
+        return loss, state[0].detach(), state[1].detach()
+
+    if args.compile:  # traced once per state (none, carried), then run as straight-line NumPy
+        train_step = mg.compile(train_step)
+    h = c = None
+    start = time.perf_counter()
+    for step, (x, t, fresh) in enumerate(batches(args, train_ids, rng), start=1):
+        if fresh:
+            h = c = None
+        # why: flattened here, since reshaping a slice copies it, which no plan could repeat
+        loss, h, c = train_step(x, t.reshape(-1), h, c)
         history["loss"].append(loss.item())
         if step % eval_every == 0 or step == args.steps:
             history["valid_step"].append(step)
@@ -194,6 +205,7 @@ def report(args, model: nn.Layer, history: dict, seconds: float, vocab: int) -> 
     print(
         f"\n{args.model}: {size:,} parameters, {args.steps} steps of batch {args.batch_size} x "
         f"{args.seq_len} characters, Adam lr {args.lr}, {args.dtype}"
+        + (", compiled" if args.compile else "")
     )
     print(f"{'step':>6} {'train loss':>11} {'valid loss':>11}")
     for step, valid in zip(history["valid_step"], history["valid"], strict=True):
@@ -270,6 +282,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="runs/language_model", help="folder for the plot")
     p.add_argument("--quick", action="store_true", help="a run of a few seconds, for tests")
+    p.add_argument("--compile", action="store_true", help="compile the training step (mg.compile)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     args = p.parse_args(argv)
     if args.steps is None:

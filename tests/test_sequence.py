@@ -753,6 +753,24 @@ def test_language_model_example_learns_and_writes_a_sample(model, tmp_path):
     assert (tmp_path / f"loss_{model}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.parametrize("model", ["lstm", "transformer"])
+def test_language_model_example_compiled_trains_as_eagerly(model, tmp_path):
+    losses = []
+    for flags in ([], ["--compile"]):
+        done = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "language_model.py"), "--quick"]
+            + ["--model", model, "--out", str(tmp_path), "--no-progress", *flags],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        found = re.search(r"^final validation loss ([0-9.]+)", done.stdout, re.MULTILINE)
+        losses.append(float(found.group(1)))
+    assert "compiled" in done.stdout
+    assert abs(losses[1] - losses[0]) <= 1e-3, losses  # the same training, float32 sums
+
+
 def test_sequence_benchmark_quick_runs():
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "sequence.py"), "--quick"],
@@ -762,4 +780,6 @@ def test_sequence_benchmark_quick_runs():
     )
     assert done.returncode == 0, done.stdout + done.stderr
     for model in ("lstm", "transformer"):
-        assert re.search(rf"^{model}\s+minigrad\s+\d+", done.stdout, re.MULTILINE), done.stdout
+        for system in ("minigrad", "compiled"):
+            found = re.search(rf"^{model}\s+{system}\s+\d+", done.stdout, re.MULTILINE)
+            assert found, done.stdout

@@ -44,3 +44,25 @@ def test_the_counter_ignores_docstrings_and_comments(tmp_path):
     f = tmp_path / "m.py"
     f.write_text('"""doc\\nmore"""\n# comment\n\ndef f():\n    """doc"""\n    return 1\n')
     assert code_lines(f) == 2
+
+
+def test_every_module_stays_within_the_budget():
+    package = Path(minigrad.tensor.__file__).parent
+    over = {
+        str(path.relative_to(package.parent)): n
+        for path in sorted(package.rglob("*.py"))
+        if (n := code_lines(path)) > BUDGET
+    }
+    assert not over, f"modules over {BUDGET} code lines (split them into a package): {over}"
+
+
+def test_the_compiler_is_reachable_as_a_package():
+    import importlib
+
+    import minigrad as mg
+
+    module = importlib.import_module("minigrad.compile")
+    from minigrad.compile import compile
+
+    assert mg.compile is compile is module.compile
+    assert Path(module.__file__).name == "__init__.py"

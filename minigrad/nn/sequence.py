@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
+from minigrad import ops
 from minigrad.checks import float_dtype, positive_float, positive_int, whole_numbers_hint
 from minigrad.functional import stack
 from minigrad.nn.init import generator, init_std
@@ -557,7 +558,10 @@ def clip_grad_norm(
     number = int | float | np.integer | np.floating
     if isinstance(max_norm, bool) or not isinstance(max_norm, number) or not max_norm > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
-    max_norm = float(max_norm)
+    return ops.effect(_clip_grads, params, float(max_norm))  # why: so mg.compile repeats it
+
+
+def _clip_grads(params: list[Tensor], max_norm: float) -> float:
     grads = [p.grad for p in params if p.grad is not None]
     norm = float(np.sqrt(sum(np.vdot(g, g).real for g in grads))) if grads else 0.0
     if np.isfinite(norm) and norm > max_norm:
