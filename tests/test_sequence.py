@@ -783,3 +783,24 @@ def test_sequence_benchmark_quick_runs():
         for system in ("minigrad", "compiled"):
             found = re.search(rf"^{model}\s+{system}\s+\d+", done.stdout, re.MULTILINE)
             assert found, done.stdout
+
+
+def test_a_compiled_step_checks_embedding_ids_on_every_call():
+    emb = nn.Embedding(10, 4, rng=0)
+    opt = mg.optim.SGD(emb.parameters(), lr=0.1)
+
+    @mg.compile
+    def step(ids):
+        opt.zero_grad()
+        loss = (emb(ids) ** 2).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    step(np.array([1, 2, 3]))
+    step(np.array([4, 4, 9]))  # the plan runs from here on
+    before = emb.W.data.copy()
+    for bad in (np.array([-1, 2, 3]), np.array([1, 2, 10])):
+        with pytest.raises(ValueError, match=r"ids must lie in \[0, 10\)"):
+            step(bad)
+    np.testing.assert_array_equal(emb.W.data, before)  # a refused call changes nothing

@@ -215,7 +215,7 @@ class Embedding(Layer):
         self.W = Parameter((std * values).astype(dtype))
 
     def forward(self, ids: ArrayLike | Tensor) -> Tensor:
-        return self.W[self._check_ids(ids)]
+        return self.W[ops.effect(self._check_ids, ids)]  # why: a compiled step checks too
 
     def _check_ids(self, ids: ArrayLike | Tensor) -> np.ndarray:
         values = np.asarray(ids.data if isinstance(ids, Tensor) else ids)
