@@ -1,6 +1,6 @@
 """Anomaly detection: find the op, and the line of your code, where a NaN or an inf was born.
 
-``detect_anomaly()`` puts a watcher in the engine's observer slot (``tensor._observer``).
+``detect_anomaly()`` puts a watcher in the engine's observer slot (``tensor.observer``).
 Inside it, the watcher checks the result of every op's forward and every gradient that
 backward computes, and records where each op was written (one short walk up the call
 stack per recorded op). The first NaN or inf raises ``FloatingPointError`` naming the op,
@@ -53,13 +53,13 @@ class _AnomalyMode(contextlib.ContextDecorator):
         self._saved: list[Any] = []  # why: a stack, so a decorated function may recurse
 
     def __enter__(self) -> None:
-        previous = tensor._observer
+        previous = tensor.observer
         self._saved.append(previous)
         if not isinstance(previous, _Watcher):  # nested in itself: the outer watcher serves
-            tensor._observer = _Watcher(previous)
+            tensor.observer = _Watcher(previous)
 
     def __exit__(self, *exc: object) -> None:
-        tensor._observer = self._saved.pop()
+        tensor.observer = self._saved.pop()
 
 
 def detect_anomaly() -> _AnomalyMode:

@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike
 
 from minigrad import ops
 from minigrad.checks import check_broadcast, dropout_probability, pair, pool_window
-from minigrad.tensor import Tensor, _data, _operands, _tensor
+from minigrad.tensor import Tensor, as_operands, as_tensor, values_of
 
 
 def matmul(a: Any, b: Any) -> Tensor:
@@ -42,7 +42,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """
     if len(tensors) == 0:
         raise ValueError("concatenate needs at least one tensor")
-    ts = _operands(tuple(tensors))
+    ts = as_operands(tuple(tensors))
     ndim = ts[0].ndim
     if ndim == 0:
         raise ValueError("concatenate cannot join 0-d tensors; use stack to add an axis")
@@ -60,7 +60,7 @@ def stack(tensors: Sequence[Any], axis: int = 0) -> Tensor:
     """
     if len(tensors) == 0:
         raise ValueError("stack needs at least one tensor")
-    ts = _operands(tuple(tensors))
+    ts = as_operands(tuple(tensors))
     shapes = {t.shape for t in ts}
     if len(shapes) > 1:
         raise ValueError(f"stack needs tensors of one shape, got {[t.shape for t in ts]}")
@@ -78,7 +78,7 @@ def where(cond: ArrayLike, a: Any, b: Any) -> Tensor:
     >>> where(np.array([True, False]), Tensor([1.0, 2.0]), 0.0).numpy()
     array([1., 0.])
     """
-    return ops.Where.apply(a, b, cond=np.asarray(_data(cond), dtype=bool))
+    return ops.Where.apply(a, b, cond=np.asarray(values_of(cond), dtype=bool))
 
 
 def maximum(a: Any, b: Any) -> Tensor:
@@ -87,7 +87,7 @@ def maximum(a: Any, b: Any) -> Tensor:
     >>> maximum(Tensor([1.0, 5.0]), 3.0).numpy()
     array([3., 5.])
     """
-    a, b = _operands((a, b))
+    a, b = as_operands((a, b))
     check_broadcast("maximum", a.data, b.data)
     return where(ops.effect(np.greater_equal, a.data, b.data), a, b)
 
@@ -98,7 +98,7 @@ def minimum(a: Any, b: Any) -> Tensor:
     >>> minimum(Tensor([1.0, 5.0]), 3.0).numpy()
     array([1., 3.])
     """
-    a, b = _operands((a, b))
+    a, b = as_operands((a, b))
     check_broadcast("minimum", a.data, b.data)
     return where(ops.effect(np.less_equal, a.data, b.data), a, b)
 
@@ -139,13 +139,13 @@ def mse(x: Any, t: Any) -> Tensor:
     >>> float(mse(Tensor([1.0, 3.0]), np.array([0.0, 0.0])).data)
     5.0
     """
-    d = _tensor(x) - t
+    d = as_tensor(x) - t
     return (d * d).mean()
 
 
 # --- convolution, pooling and the chapter-6 layers' functions ---------------------------------
 def _image(x: Any, name: str) -> Tensor:
-    x = _tensor(x)
+    x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(
             f"{name} needs a 4-D input (N, C, H, W), got shape {x.shape}; add the missing "
@@ -212,7 +212,7 @@ def col2im(
              [2., 4., 2.],
              [1., 2., 1.]]]])
     """
-    cols = _tensor(cols)
+    cols = as_tensor(cols)
     shape = tuple(int(n) for n in shape)
     if len(shape) != 4:
         raise ValueError(f"col2im: shape must be (N, C, H, W), got {shape}")
@@ -248,7 +248,7 @@ def conv2d(
              [42., 50.]]]])
     """
     x = _image(x, "conv2d")
-    W = _tensor(W)
+    W = as_tensor(W)
     if W.ndim != 4:
         raise ValueError(
             f"conv2d: W must be 4-D (out_channels, in_channels, kh, kw), got shape {W.shape}"
@@ -265,7 +265,7 @@ def conv2d(
     cols = ops.Im2Col.apply(x, kernel=(kh, kw), stride=stride, pad=pad)  # (C*kh*kw, N*OH*OW)
     y = W.reshape(fn, c * kh * kw) @ cols  # (FN, N*OH*OW)
     if b is not None:
-        b = _tensor(b)
+        b = as_tensor(b)
         if b.shape != (fn,):
             raise ValueError(
                 f"conv2d: b must have shape ({fn},), one value per filter of W {W.shape}, "
@@ -319,7 +319,7 @@ def dropout(
     array([0., 2.])
     """
     p = dropout_probability(p)
-    x = _tensor(x)
+    x = as_tensor(x)
     if not training or p == 0.0:
         return x
     dtype = x.dtype if x.dtype.kind == "f" else np.dtype(np.float64)
@@ -359,7 +359,7 @@ def batch_norm(
     array([[-1., -1.],
            [ 1.,  1.]])
     """
-    x, gamma, beta = _tensor(x), _tensor(gamma), _tensor(beta)
+    x, gamma, beta = as_tensor(x), as_tensor(gamma), as_tensor(beta)
     axes, shape = _feature_axes(x, gamma, beta)
     if training:
         xn = _normalise_by_batch(x, axes, running_mean, running_var, momentum, eps)

@@ -299,7 +299,7 @@ def _ufunc_ops() -> dict[np.ufunc, Callable[..., Tensor]]:
         np.cos: ops.Cos.apply,
         np.log1p: ops.Log1p.apply,
         np.expm1: ops.Expm1.apply,
-        np.square: lambda x: minigrad.tensor._tensor(x).square(),
+        np.square: lambda x: minigrad.tensor.as_tensor(x).square(),
         np.maximum: F.maximum,
         np.minimum: F.minimum,
     }
@@ -325,7 +325,7 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
         if method == "__call__" and op is not None:
             return _call(op, ufunc, inputs, kwargs)
         if method == "outer" and op is not None and ufunc.nin == 2:
-            a, b = minigrad.tensor._tensor(inputs[0]), minigrad.tensor._tensor(inputs[1])
+            a, b = minigrad.tensor.as_tensor(inputs[0]), minigrad.tensor.as_tensor(inputs[1])
             return _call(op, ufunc, (a.reshape(a.shape + (1,) * b.ndim), b), kwargs)
         if method == "reduce" and ufunc in _REDUCTIONS:
             return _REDUCTIONS[ufunc](*inputs, **{"axis": 0, **kwargs})
@@ -365,7 +365,7 @@ def _call(op: Callable[..., Tensor], ufunc: np.ufunc, inputs: tuple, kwargs: dic
 
 def _cast(x: Any, dtype: Any) -> Tensor:
     """``x`` as a Tensor of the float ``dtype`` (a recorded cast), for a ``dtype=`` argument."""
-    x, dtype = minigrad.tensor._tensor(x), np.dtype(dtype)
+    x, dtype = minigrad.tensor.as_tensor(x), np.dtype(dtype)
     if dtype.kind not in "fc":
         raise _NoGradientDtype(f"dtype={dtype}", f"{dtype} values have no gradient")
     return x if x.dtype == dtype else x.astype(dtype)
@@ -405,13 +405,13 @@ def _reduced(x: Tensor, dtype: Any, where: Any) -> Tensor:
 
 def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     _no_out("sum", out)
-    y = _reduced(minigrad.tensor._tensor(a), dtype, where).sum(axis, keepdims)
+    y = _reduced(minigrad.tensor.as_tensor(a), dtype, where).sum(axis, keepdims)
     return y if initial is None else y + initial
 
 
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     _no_out("mean", out)
-    x = minigrad.tensor._tensor(a)
+    x = minigrad.tensor.as_tensor(a)
     if _is_default(where, True):
         return (x if dtype is None else _cast(x, dtype)).mean(axis, keepdims)
     count = np.sum(np.broadcast_to(_plain(where), x.shape), axis=axis, keepdims=keepdims)
@@ -434,7 +434,7 @@ def _extreme(largest: bool, a, axis, out, keepdims, initial, where) -> Tensor:
     if not _is_default(where, True):
         fill = "-np.inf" if largest else "np.inf"
         raise _CannotRecord("a where= mask", f"use np.{name}(mg.where(mask, x, {fill}), ...)")
-    x, F = minigrad.tensor._tensor(a), minigrad.functional
+    x, F = minigrad.tensor.as_tensor(a), minigrad.functional
     y = x.max(axis, keepdims) if largest else x.min(axis, keepdims)
     if initial is None:
         return y
@@ -448,11 +448,11 @@ def _reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C" or copy is False:
         what = f"order={order!r}" if order != "C" else "copy=False"
         raise _CannotRecord(what, "minigrad reshapes in C order, a view when it can")
-    return minigrad.tensor._tensor(a).reshape(newshape if shape is None else shape)
+    return minigrad.tensor.as_tensor(a).reshape(newshape if shape is None else shape)
 
 
 def _transpose(a, axes=None):
-    return minigrad.tensor._tensor(a).transpose(*(() if axes is None else (axes,)))
+    return minigrad.tensor.as_tensor(a).transpose(*(() if axes is None else (axes,)))
 
 
 def _joined(name: str, arrays: Any, out: Any, dtype: Any, casting: str) -> list[Tensor]:
@@ -465,7 +465,7 @@ def _joined(name: str, arrays: Any, out: Any, dtype: Any, casting: str) -> list[
 def _concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
     arrays = _joined("concatenate", arrays, out, dtype, casting)
     if axis is None:  # as NumPy: join the flattened arrays
-        arrays, axis = [minigrad.tensor._tensor(x).reshape(-1) for x in arrays], 0
+        arrays, axis = [minigrad.tensor.as_tensor(x).reshape(-1) for x in arrays], 0
     return minigrad.functional.concatenate(arrays, axis=axis)
 
 
@@ -488,7 +488,7 @@ def _clip(a, a_min=_MISSING, a_max=_MISSING, out=None, *, min=_MISSING, max=_MIS
             raise _CannotRecord(f"{key}={value!r}", "leave that argument out")
     lo = a_min if a_min is not _MISSING else (None if min is _MISSING else min)
     hi = a_max if a_max is not _MISSING else (None if max is _MISSING else max)
-    x, F = minigrad.tensor._tensor(a), minigrad.functional
+    x, F = minigrad.tensor.as_tensor(a), minigrad.functional
     if _is_tensor(lo) or _is_tensor(hi):  # why: bounds that are Tensors get gradients too
         x = x if lo is None else F.maximum(x, lo)
         return x if hi is None else F.minimum(x, hi)
@@ -511,21 +511,21 @@ def _dot(a, b, out=None):
 def _ravel(a, order="C"):
     if order != "C":
         raise _CannotRecord(f"order={order!r}", "minigrad flattens in C order")
-    return minigrad.tensor._tensor(a).flatten()
+    return minigrad.tensor.as_tensor(a).flatten()
 
 
 def _squeeze(a, axis=None):
-    x = minigrad.tensor._tensor(a)
+    x = minigrad.tensor.as_tensor(a)
     return x.reshape(np.squeeze(x.data, axis).shape)  # why: NumPy checks the axes
 
 
 def _expand_dims(a, axis):
-    x = minigrad.tensor._tensor(a)
+    x = minigrad.tensor.as_tensor(a)
     return x.reshape(np.expand_dims(x.data, axis).shape)
 
 
 def _broadcast_to(array, shape, subok=False):
-    return minigrad.tensor._tensor(array).broadcast_to(np.broadcast_shapes(shape))
+    return minigrad.tensor.as_tensor(array).broadcast_to(np.broadcast_shapes(shape))
 
 
 def _astype(x, dtype, /, *, copy=True, device=None):

@@ -14,7 +14,7 @@ import numpy as np
 
 import minigrad.tensor as _engine
 from minigrad.checks import check_broadcast
-from minigrad.tensor import Op, Tensor, _sum_to, is_grad_enabled
+from minigrad.tensor import Op, Tensor, is_grad_enabled, sum_to
 
 
 # --- arithmetic -----------------------------------------------------------------------------
@@ -207,7 +207,7 @@ class BroadcastTo(Op):
         return np.broadcast_to(x, self.shape)
 
     def backward(self, gy: Tensor) -> Tensor:
-        return _sum_to(gy, self.inputs[0].shape)
+        return sum_to(gy, self.inputs[0].shape)
 
 
 class Max(Op):
@@ -665,7 +665,7 @@ def effect(fn: Any, *args: Any) -> Any:
 
 def announce(fn: Any, *args: Any, result: Any = None) -> None:
     """Tell a recording observer that ``fn(*args)`` runs here (it runs it itself)."""
-    observer = _engine._observer
+    observer = _engine.observer
     if observer is not None and hasattr(observer, "effect"):
         observer.effect(fn, args, result)
 

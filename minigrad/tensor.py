@@ -23,7 +23,7 @@ from minigrad.values import TensorValues
 
 _grad_enabled = True
 # why: one watcher of every op (mg.compile's tracer, mg.detect_anomaly); None costs one test
-_observer: Any = None
+observer: Any = None
 _clock = 0  # why: counts in-place writes to leaves, so backward can tell stale saved inputs
 
 
@@ -33,7 +33,7 @@ def mark_written(*leaves: Tensor) -> None:
     global _clock
     _clock += 1
     for t in leaves:
-        t.clock = _clock
+        t._version = _clock
 
 
 def is_grad_enabled() -> bool:
@@ -89,8 +89,8 @@ class Tensor(TensorValues, NumPyMethods):
            [6., 8.]])
     """
 
-    # why: clock is when an op made this tensor, or when a leaf's values were last written
-    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "clock", "__weakref__")
+    # why: _version is when an op made this tensor, or when a leaf's values were last written
+    __slots__ = ("data", "grad", "requires_grad", "creator", "name", "_version", "__weakref__")
 
     def __init__(self, data: ArrayLike, requires_grad: bool = False) -> None:
         if type(data) is not np.ndarray:  # why: an array, the common case, needs no conversion
@@ -111,7 +111,7 @@ class Tensor(TensorValues, NumPyMethods):
         self.requires_grad = requires_grad
         self.creator: Op | None = None
         self.name: str | None = None
-        self.clock = 0
+        self._version = 0
 
     # --- NumPy-like attributes -------------------------------------------------------------
     @property
@@ -159,7 +159,7 @@ class Tensor(TensorValues, NumPyMethods):
                 "backward() on a tensor that does not require grad: no input of the "
                 "computation had requires_grad=True (or it ran under no_grad())"
             )
-        seed = _seed_grad(self, _data(grad))  # why: the values, copied: .grad is ours
+        seed = _seed_grad(self, values_of(grad))  # why: the values, copied: .grad is ours
         _backprop((self,), (seed,), retain_graph=retain_graph, create_graph=False)
 
     # --- operators: one-line calls to ops, reflected ones swap the arguments --------------
@@ -345,13 +345,13 @@ class Op:
         inputs = args
         for a in args:
             if not isinstance(a, Tensor):
-                inputs = _operands(args)
+                inputs = as_operands(args)
                 break
         out = Tensor.__new__(Tensor)
         y = op.forward(*[x.data for x in inputs])
         out.data = y if type(y) is np.ndarray else np.asarray(y)  # why: 0-d stays an array
         out.grad = out.name = out.creator = None
-        out.clock = _clock
+        out._version = _clock
         out.requires_grad = False
         if _grad_enabled:
             for x in inputs:
@@ -361,8 +361,8 @@ class Op:
                     if cls.keeps_output:
                         op.output = weakref.ref(out)
                     break
-        if _observer is not None:
-            _observer.forward(op, inputs, out)
+        if observer is not None:
+            observer.forward(op, inputs, out)
         return out
 
     def __getattr__(self, name: str) -> Any:  # why: runs only when a lookup failed
@@ -384,7 +384,7 @@ class Op:
         return type(self).__name__
 
 
-def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
+def as_operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
     """Wrap non-Tensor operands as constants; a Python scalar takes its partner's dtype."""
     like = next((a.data.dtype for a in args if isinstance(a, Tensor)), None)
     out = []
@@ -403,12 +403,12 @@ def _operands(args: tuple[Any, ...]) -> tuple[Tensor, ...]:
     return tuple(out)
 
 
-def _tensor(x: Any) -> Tensor:
+def as_tensor(x: Any) -> Tensor:
     """``x`` itself if it is a Tensor (its graph kept), else a constant wrapping it."""
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
-def _data(x: Any) -> Any:
+def values_of(x: Any) -> Any:
     return x.data if isinstance(x, Tensor) else x
 
 
@@ -488,7 +488,7 @@ def _seed_grad(
     return g
 
 
-def _sum_to(g: Tensor, shape: tuple[int, ...], op: Op | None = None) -> Tensor:
+def sum_to(g: Tensor, shape: tuple[int, ...], op: Op | None = None) -> Tensor:
     """Sum a broadcast gradient back to ``shape``: over added leading axes, then size-1 axes."""
     lead = g.ndim - len(shape)
     if lead < 0 or any(n != 1 and n != m for n, m in zip(shape, g.shape[lead:], strict=True)):
@@ -517,7 +517,7 @@ def _backprop(
     order = toposort(roots, _graph_parents)
     grads: dict[Tensor, Tensor] = {}  # why: Tensors hash by identity, like id() but cheaper
     for root, seed in zip(roots, seeds, strict=True):
-        seed = _tensor(seed)
+        seed = as_tensor(seed)
         grads[root] = grads[root] + seed if root in grads else seed
     found: dict[Tensor, Tensor] = {}
     grads_in_use: set[int] = set()  # why: ids of arrays that a leaf's .grad already is
@@ -540,15 +540,15 @@ def _backprop(
             gxs = op.backward(g)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
-            if _observer is not None:
-                _observer.backward(op, g, gxs)
+            if observer is not None:
+                observer.backward(op, g, gxs)
             for x, gx in zip(op.inputs, gxs, strict=True):
                 if gx is None or not x.requires_grad:
                     continue
-                if x.clock > node.clock:
+                if x._version > node._version:
                     _stale(op, x)
                 if gx.data.shape != x.data.shape:
-                    gx = _sum_to(gx, x.data.shape, op)
+                    gx = sum_to(gx, x.data.shape, op)
                 if gx.data.dtype != x.data.dtype:
                     gx = gx.astype(x.data.dtype)
                 old = grads.get(x)
@@ -571,8 +571,8 @@ def _stale(op: Op, x: Tensor) -> None:
 
 
 def _accumulate(leaf: Tensor, g: np.ndarray, grads_in_use: set[int]) -> None:
-    if _observer is not None and hasattr(_observer, "accumulate"):  # mg.compile records it
-        _observer.accumulate(leaf, g)
+    if observer is not None and hasattr(observer, "accumulate"):  # mg.compile records it
+        observer.accumulate(leaf, g)
     if leaf.grad is not None:
         leaf.grad = np.asarray(leaf.grad + g)  # why: a 0-d sum is a NumPy scalar otherwise
     elif g.flags.owndata and g.flags.writeable and id(g) not in grads_in_use:

@@ -46,7 +46,7 @@ def test_forward_failure_names_the_op_the_line_and_its_text():
 
 
 def test_off_by_default_and_outside_nothing_is_checked_or_recorded():
-    assert tensor._observer is None
+    assert tensor.observer is None
     before = len(debug._sites)
     x = mg.Tensor([0.0, 1.0], requires_grad=True)
     y = x.log()  # -inf, silently, as NumPy
@@ -284,7 +284,7 @@ def test_the_previous_mode_is_restored_after_an_exception():
     x = mg.Tensor([0.0], requires_grad=True)
     with pytest.raises(FloatingPointError), mg.detect_anomaly():
         x.sqrt().sum().backward()
-    assert tensor._observer is None
+    assert tensor.observer is None
     assert mg.is_grad_enabled()
     x.sqrt().sum().backward()  # unchecked again
 
@@ -292,13 +292,13 @@ def test_the_previous_mode_is_restored_after_an_exception():
 def test_nested_in_itself_the_outer_context_still_checks_after_the_inner_one():
     x = mg.Tensor([0.0], requires_grad=True)
     with mg.detect_anomaly():
-        outer = tensor._observer
+        outer = tensor.observer
         with mg.detect_anomaly():
-            assert tensor._observer is outer
-        assert tensor._observer is outer
+            assert tensor.observer is outer
+        assert tensor.observer is outer
         with pytest.raises(FloatingPointError):
             x.log()
-    assert tensor._observer is None
+    assert tensor.observer is None
 
 
 class Tracer:
@@ -316,29 +316,29 @@ class Tracer:
 
 def test_another_observer_is_chained_inside_and_restored_after():
     tracer = Tracer()
-    tensor._observer = tracer
+    tensor.observer = tracer
     try:
         x = mg.Tensor([1.0, 2.0], requires_grad=True)
         with mg.detect_anomaly():
             (x.exp() * 2).sum().backward()
-            assert tensor._observer is not tracer
-        assert tensor._observer is tracer
+            assert tensor.observer is not tracer
+        assert tensor.observer is tracer
         assert tracer.forwards[:3] == ["Exp", "Mul", "Sum"]
         assert tracer.backwards == ["Sum", "Mul", "Exp"]
         with pytest.raises(FloatingPointError), mg.detect_anomaly():
             x.log() - mg.Tensor([np.inf, 0.0])
-        assert tensor._observer is tracer
+        assert tensor.observer is tracer
     finally:
-        tensor._observer = None
+        tensor.observer = None
 
 
 def test_an_observer_set_inside_and_restored_leaves_the_check_on():
     x = mg.Tensor([0.0], requires_grad=True)
     with mg.detect_anomaly():
-        watcher = tensor._observer
-        tensor._observer = Tracer()  # what mg.compile does while it traces...
+        watcher = tensor.observer
+        tensor.observer = Tracer()  # what mg.compile does while it traces...
         x * 2
-        tensor._observer = watcher  # ...and undoes after
+        tensor.observer = watcher  # ...and undoes after
         with pytest.raises(FloatingPointError):
             x.log()
 
@@ -346,21 +346,21 @@ def test_an_observer_set_inside_and_restored_leaves_the_check_on():
 def test_as_a_decorator_also_in_recursion():
     @mg.detect_anomaly()
     def depth(n, x):
-        assert tensor._observer is not None
+        assert tensor.observer is not None
         return x.log() if n == 0 else depth(n - 1, x)
 
     assert float(depth(3, mg.Tensor(1.0)).data) == 0.0
-    assert tensor._observer is None
+    assert tensor.observer is None
     with pytest.raises(FloatingPointError, match="forward of Log"):
         depth(2, mg.Tensor(0.0))
-    assert tensor._observer is None
+    assert tensor.observer is None
 
 
 def test_another_thread_sees_the_mode_as_with_no_grad():
     # a module global, like grad mode: documented, so tested for what it is
     seen = []
     with mg.detect_anomaly():
-        thread = threading.Thread(target=lambda: seen.append(tensor._observer is not None))
+        thread = threading.Thread(target=lambda: seen.append(tensor.observer is not None))
         thread.start()
         thread.join()
     assert seen == [True]

@@ -2,7 +2,7 @@
 
 ``compile(fn)`` runs ``fn`` itself on its first call for each combination of argument
 shapes and dtypes (and grad mode), with a tracer watching: every op the engine runs
-(``Op.apply`` tells ``tensor._observer``, backward included, since backward is written in
+(``Op.apply`` tells ``tensor.observer``, backward included, since backward is written in
 Tensor ops), every leaf gradient it stores, every layer call, and the work done outside
 ops, which goes through ``ops.effect`` (dropout masks, running statistics, ``zero_grad``,
 an optimizer's step). From what it saw the tracer writes one Python function of plain
@@ -100,7 +100,7 @@ class Compiled:
                 f"a compiled function takes its arguments positionally, got keywords "
                 f"{sorted(kwargs)}; pass them by position"
             )
-        if engine._observer is not None:  # why: inside another trace or detect_anomaly
+        if engine.observer is not None:  # why: inside another trace or detect_anomaly
             return self.fn(*args)
         key = plan_key(args)
         plan = self._plans.get(key)

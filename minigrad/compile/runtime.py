@@ -46,7 +46,7 @@ def make_result(data: Any, requires_grad: bool = False) -> Tensor:
     t = Tensor.__new__(Tensor)
     t.data = data
     t.grad = t.name = None
-    t.clock = 0
+    t._version = 0
     t.requires_grad = requires_grad
     t.creator = _FREED if requires_grad else None
     return t

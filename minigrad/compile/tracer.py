@@ -1,6 +1,6 @@
 """The tracer: watches one run of the compiled function and records what the plan must do.
 
-It is ``tensor._observer`` while ``fn`` runs: every op the engine runs (``forward``), each
+It is ``tensor.observer`` while ``fn`` runs: every op the engine runs (``forward``), each
 backward step (``backward``), each leaf gradient stored (``accumulate``), each layer call
 (``call_layer``) and each piece of work done outside ops through ``ops.effect`` (dropout
 masks, running statistics, ``zero_grad``, an optimizer's step). Writes of ``.data`` and
@@ -32,13 +32,13 @@ from minigrad.tensor import Op, Tensor
 
 
 class Tracer(PlanBuilder):
-    """Watches one run of ``fn`` (as ``tensor._observer``) and writes its plan."""
+    """Watches one run of ``fn`` (as ``tensor.observer``) and writes its plan."""
 
     # --- running fn -----------------------------------------------------------------------
     def trace(self, args: tuple) -> tuple[Plan, Any]:
         params = self.bind(args)
         self.find_parameters()
-        previous, engine._observer = engine._observer, self
+        previous, engine.observer = engine.observer, self
         saved = {name: Tensor.__dict__.get(name, MISSING) for name in (*READS, "data", "grad")}
         for name in READS:
             setattr(Tensor, name, refuse_read(name))
@@ -53,7 +53,7 @@ class Tracer(PlanBuilder):
             if _random_states(generators) != before and self.value_read is None:
                 self.value_read = "a NumPy random draw (np.random, or a generator it names)"
         finally:
-            engine._observer = previous
+            engine.observer = previous
             for name, method in saved.items():
                 if method is MISSING:
                     delattr(Tensor, name)

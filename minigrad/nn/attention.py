@@ -15,7 +15,7 @@ from minigrad import functional as F
 from minigrad.checks import float_dtype, positive_int
 from minigrad.nn.init import generator
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.tensor import Op, Tensor, _tensor
+from minigrad.tensor import Op, Tensor, as_tensor
 
 
 def causal_mask(steps: int) -> np.ndarray:
@@ -103,7 +103,7 @@ class MultiHeadAttention(Layer):
     def forward(
         self, x: ArrayLike | Tensor, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
-        x = _tensor(x)
+        x = as_tensor(x)
         if x.ndim != 3 or x.shape[2] != self.dim or x.shape[1] == 0:
             raise ValueError(
                 f"MultiHeadAttention(dim={self.dim}, heads={self.heads}) needs sequences "

@@ -217,8 +217,8 @@ class Layer:
                 return a._call_layer(self, args, kwargs)
             if isinstance(a, tuple | list) and (node := _symbolic_in(a)) is not None:
                 return node._call_layer(self, args, kwargs)  # why: e.g. an LSTM's (h, c) nodes
-        if _engine._observer is not None and hasattr(_engine._observer, "call_layer"):
-            return _engine._observer.call_layer(self, args, kwargs)  # mg.compile's tracer
+        if _engine.observer is not None and hasattr(_engine.observer, "call_layer"):
+            return _engine.observer.call_layer(self, args, kwargs)  # mg.compile's tracer
         return self.forward(*args, **kwargs)
 
     # --- what it owns ----------------------------------------------------------------------

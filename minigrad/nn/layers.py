@@ -18,7 +18,7 @@ from minigrad import functional as F
 from minigrad.checks import positive_int, whole_numbers_hint
 from minigrad.nn.init import weights
 from minigrad.nn.layer import Layer
-from minigrad.tensor import Tensor, _tensor
+from minigrad.tensor import Tensor, as_tensor
 
 
 class Affine(Layer):
@@ -76,7 +76,7 @@ class Affine(Layer):
         if len(shape) == 2:  # why: one fused op for the common case
             return F.affine(x, self.W, self.b)
         # why: (N, ..., in) as rows of one matrix, so the fused op serves every time step
-        rows = _tensor(x).reshape(-1, self.in_features)
+        rows = as_tensor(x).reshape(-1, self.in_features)
         return F.affine(rows, self.W, self.b).reshape(*shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
@@ -92,7 +92,7 @@ class ReLU(Layer):
     """
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return _tensor(x).relu()
+        return as_tensor(x).relu()
 
 
 class Sigmoid(Layer):
@@ -103,7 +103,7 @@ class Sigmoid(Layer):
     """
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return _tensor(x).sigmoid()
+        return as_tensor(x).sigmoid()
 
 
 class Tanh(Layer):
@@ -114,7 +114,7 @@ class Tanh(Layer):
     """
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return _tensor(x).tanh()
+        return as_tensor(x).tanh()
 
 
 class Softmax(Layer):
@@ -129,7 +129,7 @@ class Softmax(Layer):
         self.axis = axis
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return F.softmax(_tensor(x), axis=self.axis)
+        return F.softmax(as_tensor(x), axis=self.axis)
 
     def extra_repr(self) -> str:
         return f"axis={self.axis}"
@@ -143,7 +143,7 @@ class Flatten(Layer):
     """
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        x = _tensor(x)
+        x = as_tensor(x)
         if x.ndim == 0:
             raise ValueError("Flatten needs a batch axis, got a 0-d value; pass shape (N, ...)")
         return x.reshape(x.shape[0], -1)
@@ -165,7 +165,7 @@ class SoftmaxWithLoss(Layer):
     """
 
     def forward(self, scores: ArrayLike | Tensor, t: ArrayLike | Tensor) -> Tensor:
-        scores = _tensor(scores)
+        scores = as_tensor(scores)
         t = _check_targets(scores, t)
         # why: a fused primitive — stable for any logits, and one pass instead of five ops
         return F.softmax_cross_entropy(scores, t)
@@ -234,7 +234,7 @@ class MSELoss(Layer):
                 f"differ; pass targets of the prediction's shape (no broadcasting here, it "
                 f"would hide a mistake)"
             )
-        return F.mse(_tensor(y), t)
+        return F.mse(as_tensor(y), t)
 
 
 class Add(Layer):
@@ -250,7 +250,7 @@ class Add(Layer):
         shapes = [np.shape(x) for x in xs]
         if len(set(shapes)) > 1:
             raise ValueError(f"Add needs inputs of one shape, got {shapes}")
-        total = _tensor(xs[0])
+        total = as_tensor(xs[0])
         for x in xs[1:]:
             total = total + x
         return total

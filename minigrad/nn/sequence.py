@@ -22,7 +22,7 @@ from minigrad.checks import float_dtype, positive_float, positive_int, whole_num
 from minigrad.functional import stack
 from minigrad.nn.init import generator, init_std
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.tensor import Op, Tensor, _tensor
+from minigrad.tensor import Op, Tensor, as_tensor
 
 # --- LayerNorm and GELU ------------------------------------------------------------------------
 # Written as Tensor ops, LayerNorm is about ten ops over the whole activation and GELU eight,
@@ -103,7 +103,7 @@ def layer_norm(x: ArrayLike | Tensor, gamma: object, beta: object, eps: float = 
 
 def _layer_norm(who: str, x: ArrayLike | Tensor, gamma: object, beta: object, eps: float) -> Tensor:
     """``layer_norm`` after its eps is checked; ``who`` names the caller in errors."""
-    x, gamma, beta = _as_float(x), _tensor(gamma), _tensor(beta)
+    x, gamma, beta = _as_float(x), as_tensor(gamma), as_tensor(beta)
     if gamma.ndim != 1 or beta.shape != gamma.shape:
         raise ValueError(
             f"{who}: gamma and beta must be of one shape (D,), D the size of the normalised "
@@ -129,7 +129,7 @@ def gelu(x: ArrayLike | Tensor) -> Tensor:
 
 def _as_float(x: ArrayLike | Tensor) -> Tensor:
     """``x`` as a Tensor; integer or bool values as float64 (the primitives need floats)."""
-    x = _tensor(x)
+    x = as_tensor(x)
     return x if x.dtype.kind == "f" else x.astype(np.float64)
 
 
@@ -396,7 +396,7 @@ class _Recurrent(Layer):
 
     def _projection(self, x: ArrayLike | Tensor) -> Tensor:
         """x_t Wx + b for every step at once, (N, T, blocks * H), as one fused Affine."""
-        x = _tensor(x)
+        x = as_tensor(x)
         if x.ndim != 3 or x.shape[2] != self.input_size or x.shape[1] == 0:
             raise ValueError(
                 f"{self._name()} needs sequences (N, T, {self.input_size}) with T >= 1, got "
@@ -411,7 +411,7 @@ class _Recurrent(Layer):
     ) -> Tensor:
         if value is None:
             return Tensor(np.zeros((n, self.hidden_size), dtype=dtype))
-        value = _tensor(value)
+        value = as_tensor(value)
         if value.shape != (n, self.hidden_size):
             raise ValueError(
                 f"{self._name()}: the initial state {what} has shape {value.shape}, expected "

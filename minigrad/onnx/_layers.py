@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from minigrad.nn.layer import Layer, Parameter
-from minigrad.tensor import Tensor, _tensor
+from minigrad.tensor import Tensor, as_tensor
 
 
 class MatMul(Layer):
@@ -23,7 +23,7 @@ class MatMul(Layer):
     """
 
     def forward(self, a: ArrayLike | Tensor, b: ArrayLike | Tensor) -> Tensor:
-        return _tensor(a) @ b
+        return as_tensor(a) @ b
 
 
 class AddConstant(Layer):
@@ -46,7 +46,7 @@ class AddConstant(Layer):
             self.register_buffer("value", value)
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return _tensor(x) + self.value
+        return as_tensor(x) + self.value
 
     def extra_repr(self) -> str:
         return f"shape={np.shape(self.value)}"
@@ -60,7 +60,7 @@ class Multiply(Layer):
     """
 
     def forward(self, a: ArrayLike | Tensor, b: ArrayLike | Tensor) -> Tensor:
-        return _tensor(a) * b
+        return as_tensor(a) * b
 
 
 class MulConstant(Layer):
@@ -80,7 +80,7 @@ class MulConstant(Layer):
             self.register_buffer("value", value)
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return _tensor(x) * self.value
+        return as_tensor(x) * self.value
 
     def extra_repr(self) -> str:
         return f"shape={np.shape(self.value)}"
@@ -98,7 +98,7 @@ class Reshape(Layer):
         self.shape = [int(n) for n in shape]
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        x = _tensor(x)
+        x = as_tensor(x)
         return x.reshape(*[x.shape[i] if n == 0 else n for i, n in enumerate(self.shape)])
 
     def extra_repr(self) -> str:
@@ -117,7 +117,7 @@ class FlattenFrom(Layer):
         self.axis = int(axis)
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        x = _tensor(x)
+        x = as_tensor(x)
         return x.reshape(int(np.prod(x.shape[: self.axis])), -1)
 
     def extra_repr(self) -> str:
@@ -137,7 +137,7 @@ class Gather(Layer):
         self.axis = int(axis)
 
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
-        return _tensor(x)[(slice(None),) * self.axis + (self.indices,)]
+        return as_tensor(x)[(slice(None),) * self.axis + (self.indices,)]
 
     def extra_repr(self) -> str:
         return f"indices shape={self.indices.shape}, axis={self.axis}"
