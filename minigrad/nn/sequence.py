@@ -374,8 +374,8 @@ class _Recurrent(Layer):
         self,
         input_size: int,
         hidden_size: int,
-        dtype: DTypeLike,
-        rng: int | np.random.Generator | None,
+        dtype: DTypeLike = np.float64,
+        rng: int | np.random.Generator | None = None,
     ) -> None:
         super().__init__()
         kind = type(self).__name__
@@ -441,15 +441,6 @@ class RNN(_Recurrent):
     True
     """
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        dtype: DTypeLike = np.float64,
-        rng: int | np.random.Generator | None = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, dtype, rng)
-
     def forward(
         self,
         x: ArrayLike | Tensor,
@@ -485,15 +476,6 @@ class LSTM(_Recurrent):
     """
 
     blocks = 4
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        dtype: DTypeLike = np.float64,
-        rng: int | np.random.Generator | None = None,
-    ) -> None:
-        super().__init__(input_size, hidden_size, dtype, rng)
 
     def forward(
         self,
