@@ -28,6 +28,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
+from train import progress_bar  # noqa: E402
 
 import minigrad as mg  # noqa: E402
 from minigrad import nn  # noqa: E402
@@ -161,7 +162,7 @@ def train(args: argparse.Namespace) -> dict:
     rng = np.random.default_rng(args.seed)
     history: dict[str, list[float]] = {"loss": [], "valid_step": [], "valid": []}
     eval_every = max(args.steps // 10, 1)
-    bar = _progress_bar(args.steps, args.no_progress)
+    bar = progress_bar(args.steps, args.no_progress)
 
     def train_step(x, t, h, c):
         """One step on (N, T) ids and their N*T targets; (h, c) the carried state, or None."""
@@ -241,25 +242,6 @@ def plot(history: dict, path: Path, args: argparse.Namespace) -> None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     print(f"plot: {path}")
-
-
-def _progress_bar(total: int, disabled: bool):
-    try:
-        from tqdm import tqdm  # noqa: PLC0415
-    except ImportError:  # why: tqdm is an optional extra; train without a bar
-        return _NoBar()
-    return tqdm(total=total, disable=disabled, unit="step", desc="training")
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def set_postfix(self, **values: object) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -111,7 +111,7 @@ def train(args: argparse.Namespace) -> dict:
     optimizer = OPTIMIZERS[args.optimizer](model.parameters(), lr)
     loader = mg.data.DataLoader((x_train, t_train), args.batch_size, shuffle=True, seed=args.seed)
     history = {"epoch": [], "loss": [], "train_acc": [], "test_acc": [], "seconds": []}
-    bar = _progress_bar(args.epochs * len(loader), args.no_progress)
+    bar = progress_bar(args.epochs * len(loader), args.no_progress)
 
     def step(xb: np.ndarray, tb: np.ndarray) -> tuple[mg.Tensor, mg.Tensor]:
         scores = model(xb)
@@ -150,7 +150,7 @@ def train(args: argparse.Namespace) -> dict:
     return history
 
 
-def _progress_bar(total: int, disabled: bool):
+def progress_bar(total: int, disabled: bool):
     """One bar over every step of the run (tqdm, an optional extra)."""
     try:
         from tqdm import tqdm  # noqa: PLC0415

@@ -26,7 +26,24 @@ class MatMul(Layer):
         return as_tensor(a) @ b
 
 
-class AddConstant(Layer):
+class WithValue(Layer):
+    """Base of the layers that combine their input with one stored ``value``: a
+    ``Parameter`` if ``trainable`` (an ONNX initializer), else a buffer (an ONNX
+    ``Constant``)."""
+
+    def __init__(self, value: ArrayLike, trainable: bool = True) -> None:
+        super().__init__()
+        value = np.array(value, copy=True)
+        if trainable and value.dtype.kind == "f":
+            self.value = Parameter(value)
+        else:
+            self.register_buffer("value", value)
+
+    def extra_repr(self) -> str:
+        return f"shape={np.shape(self.value)}"
+
+
+class AddConstant(WithValue):
     """y = x + value: ``value`` is a ``Parameter`` if ``trainable`` (an ONNX initializer),
     else a buffer (an ONNX ``Constant``).
 
@@ -37,19 +54,8 @@ class AddConstant(Layer):
     ['value']
     """
 
-    def __init__(self, value: ArrayLike, trainable: bool = True) -> None:
-        super().__init__()
-        value = np.array(value, copy=True)
-        if trainable and value.dtype.kind == "f":
-            self.value = Parameter(value)
-        else:
-            self.register_buffer("value", value)
-
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
         return as_tensor(x) + self.value
-
-    def extra_repr(self) -> str:
-        return f"shape={np.shape(self.value)}"
 
 
 class Multiply(Layer):
@@ -63,7 +69,7 @@ class Multiply(Layer):
         return as_tensor(a) * b
 
 
-class MulConstant(Layer):
+class MulConstant(WithValue):
     """y = x * value: ``value`` is a ``Parameter`` if ``trainable`` (an ONNX initializer),
     else a buffer (an ONNX ``Constant``), as in ``AddConstant``.
 
@@ -71,19 +77,8 @@ class MulConstant(Layer):
     array([0.5, 0.5])
     """
 
-    def __init__(self, value: ArrayLike, trainable: bool = True) -> None:
-        super().__init__()
-        value = np.array(value, copy=True)
-        if trainable and value.dtype.kind == "f":
-            self.value = Parameter(value)
-        else:
-            self.register_buffer("value", value)
-
     def forward(self, x: ArrayLike | Tensor) -> Tensor:
         return as_tensor(x) * self.value
-
-    def extra_repr(self) -> str:
-        return f"shape={np.shape(self.value)}"
 
 
 class Reshape(Layer):
