@@ -591,7 +591,8 @@ def test_unsupported_ops_and_attributes_are_errors_naming_the_op_and_the_node(ca
         mg.onnx.load(model)
 
 
-def test_a_loaded_model_fine_tunes(tmp_path):
+def two_gemm_model():
+    """A 4-8-3 ReLU network as torch.onnx.export writes it (Gemm with transB), and w1."""
     w1, b1, w2, b2 = weights((8, 4), (8,), (3, 8), (3,), seed=9)
     nodes = [
         helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
@@ -599,7 +600,11 @@ def test_a_loaded_model_fine_tunes(tmp_path):
         helper.make_node("Gemm", ["r", "w2", "b2"], ["scores"], transB=1),
     ]
     params = [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)]
-    model = make_model(nodes, [("x", [4])], [("scores", [3])], params)
+    return make_model(nodes, [("x", [4])], [("scores", [3])], params), w1
+
+
+def test_a_loaded_model_fine_tunes(tmp_path):
+    model, w1 = two_gemm_model()
     net = mg.onnx.load(model).train()
     assert all(isinstance(p, nn.Parameter) for p in net.parameters())
     rng = np.random.default_rng(10)
@@ -619,14 +624,7 @@ def test_a_loaded_model_fine_tunes(tmp_path):
 
 
 def test_a_loaded_model_trains_under_mg_compile_as_it_does_eagerly():
-    w1, b1, w2, b2 = weights((8, 4), (8,), (3, 8), (3,), seed=9)
-    nodes = [
-        helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1),
-        helper.make_node("Relu", ["h"], ["r"]),
-        helper.make_node("Gemm", ["r", "w2", "b2"], ["scores"], transB=1),
-    ]
-    params = [("w1", w1), ("b1", b1), ("w2", w2), ("b2", b2)]
-    model = make_model(nodes, [("x", [4])], [("scores", [3])], params)
+    model, _ = two_gemm_model()
     nets = [mg.onnx.load(model).train() for _ in range(2)]
     loss_layer = nn.SoftmaxWithLoss()
     opts = [mg.optim.SGD(net.parameters(), lr=0.1, momentum=0.9) for net in nets]
