@@ -124,6 +124,22 @@ def test_a_sequential_training_step_equals_eager(dtype):
     assert_same(training_step(lambda: mlp(dtype)), data((8, 6), dtype, labels=3))
 
 
+def test_a_step_without_zero_grad_accumulates_and_updates_as_eagerly():
+    def make():
+        model, loss_layer = mlp(), nn.SoftmaxWithLoss()
+        opt = mg.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, t):  # no zero_grad: .grad sums over calls, and SGD must use the sum
+            value = loss_layer(model(x), t)
+            value.backward()
+            opt.step()
+            return value
+
+        return step, {"model": model, "opt": opt}
+
+    assert_same(make, data((8, 6), labels=3), calls=5)
+
+
 def test_a_graph_with_labels_as_an_input_equals_eager():
     def model_fn():
         x, t = nn.Input((6,)), nn.Input((), dtype=np.int64)

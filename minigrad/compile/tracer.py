@@ -212,13 +212,14 @@ class Tracer(PlanBuilder):
                 self.emit_now("{0}.grad = {1}", [], [h, v], effect=True)
             else:
                 self.emit_now("{0}.grad = {1}.copy()", [], [h, v], effect=True)
-        elif isinstance(state, Var):
+        elif state is not None:  # a Var or "summed": .grad holds an array
             self.emit_now("{0}.grad = {0}.grad + {1}", [], [h, v], effect=True)
         else:
             self.emit_now("accumulate({0}, {1})", [], [h, v], effect=True)
             self.ns["accumulate"] = accumulate_grad
         self.handed.add(id(v))
-        self.grad_state[id(leaf)] = v
+        # why: a sum is not v, so an optimizer step must read .grad itself
+        self.grad_state[id(leaf)] = v if state == "none" else "summed"
         self.keep.append(g)
 
     def call_layer(self, layer: Any, args: tuple, kwargs: dict) -> Any:
