@@ -713,7 +713,7 @@ def test_the_source_reads_as_numpy_one_statement_per_line():
     source = compiled.source
     lines = source.splitlines()
     assert lines[0] == "def step(x, t):"
-    assert any(line.strip() == "affine1 = x @ affine1_W" for line in lines)
+    assert any(line.strip() == "affine1 = np.dot(x, affine1_W)" for line in lines)
     assert "# backward of model.relu1 (ReLU)" in source and "# opt.step() (SGD)" in source
     assert all(";" not in line for line in lines)
     compile(source, "<source>", "exec")  # it is Python
@@ -729,6 +729,23 @@ def test_returned_values_are_never_overwritten_by_a_later_call():
         compiled(*batches(k))
     for r, c in zip(kept, copies, strict=True):
         np.testing.assert_array_equal(r.data, c)
+
+
+def test_gradients_handed_out_are_never_overwritten_by_a_later_call():
+    step, objs = training_step(mlp)()
+    model, compiled = objs["model"], mg.compile(step)
+    batches = data((8, 6), labels=3)
+    compiled(*batches(0))
+    compiled(*batches(1))
+    kept = model.affine1.W.grad  # held as it is
+    row = model.affine3.b.grad[:2]  # a view of one
+    saved = kept.copy(), row.copy()
+    for k in range(2, 5):
+        compiled(*batches(k))
+        np.testing.assert_array_equal(kept, saved[0])
+        np.testing.assert_array_equal(row, saved[1])
+    assert not np.shares_memory(model.affine1.W.grad, kept)
+    assert not np.shares_memory(model.affine3.b.grad, row)
 
 
 def _traced_memory(fn, args, calls):

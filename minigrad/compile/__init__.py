@@ -11,8 +11,9 @@ NumPy statements, the *plan*, and compiles it; later calls run the plan.
 The package, in the order a call meets it: ``guards`` (the key of a plan and the facts it
 depends on), ``tracer`` (the observer that watches ``fn`` run), ``builder`` (the plan's
 names, values and statements as the tracer writes them), ``forward_rules`` and
-``backward_rules`` (each op as NumPy source), ``codegen`` (statements to Python source) and
-``runtime`` (the few helpers the generated code calls).
+``backward_rules`` (each op as NumPy source), ``sgd`` (a plain SGD step written out),
+``codegen`` (statements to Python source) and ``runtime`` (the few helpers the generated code
+calls).
 
 How a plan stays right:
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 RESERVED = {
     "lr",
+    "steps",
     "squares",
     "np",
     "Tensor",

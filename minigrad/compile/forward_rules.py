@@ -84,7 +84,13 @@ def _with_settings(template: str, *names: str) -> Callable:
 
 
 def _affine_forward(tr: Tracer, op: Op, ins: list[Var], y: Var) -> None:
-    tr.emit("{0} = {1} @ {2}\n{0} += {3}", [y], ins)
+    # why: for 2-D arrays np.dot is matmul (the book's notation) without the ufunc overhead
+    tr.emit("{0} = np.dot({1}, {2})\n{0} += {3}", [y], ins)
+
+
+def _matmul_forward(tr: Tracer, op: Op, ins: list[Var], y: Var) -> None:
+    x, w = tr.inputs[id(op)]
+    tr.emit("{0} = np.dot({1}, {2})" if x.ndim == w.ndim == 2 else "{0} = {1} @ {2}", [y], ins)
 
 
 def _relu_forward(tr: Tracer, op: Op, ins: list[Var], y: Var) -> None:
@@ -107,8 +113,7 @@ def _sce_forward(tr: Tracer, op: Op, ins: list[Var], y: Var) -> None:
         tr.saved[id(op)] = p
         return
     n, c = x.shape
-    # the op's forward written out, for integer labels: the same formulas, so the same numbers
-    # (np.add.reduce is what .sum() calls, without its Python wrapper)
+    # the op's forward written out, for integer labels
     z, e, s = (tr.temp(h, x.data.nbytes) for h in ("shifted", "probabilities", "row_sums"))
     s.nbytes = n * x.dtype.itemsize
     rows = tr.array_constant(np.arange(0, n * c, c), "row_starts")
@@ -119,21 +124,22 @@ def _sce_forward(tr: Tracer, op: Op, ins: list[Var], y: Var) -> None:
         check = "if np.maximum.reduce({4}.view(uintp)) >= %d:\n    check_labels({4}, %d)" % (c, c)
     else:
         check = "check_labels({4}, %d)" % c
-    dtype = tr.ns_name(x.dtype, x.dtype.name)
+    means = tr.array_constant(np.full(n, 1 / n, dtype=x.dtype), "mean_weights")
+    # why: the mean as a BLAS product with 1/N weights, faster than two sums and a division;
+    # the row sums as the op sums them, so the probabilities are the eager ones, bit for bit
     tr.emit(
         check + "\n"
         "{7} = {6} + {4}  # the flat positions of the labelled scores\n"
         "{0} = {3} - np.maximum.reduce({3}, axis=1, keepdims=True)\n"
         "{1} = np.exp({0})\n"
         "{2} = np.add.reduce({1}, axis=1, keepdims=True)\n"
-        "{5} = (np.add.reduce(np.log({2}), axis=None) - np.add.reduce({0}.take({7}))) / %d\n"
-        "{5} = np.asarray({5}, dtype=%s)\n"
-        "{1} /= {2}" % (n, dtype),
+        "{5} = np.asarray(np.vdot({8}, np.log({2})) - np.vdot({8}, {0}.take({7})))\n"
+        "{1} /= {2}",
         [z, e, s, y],
         [ins[0], ins[1], rows],
     )
     stmt = tr.stmts[-1]  # why: y and labelled are outputs too, numbered after the inputs
-    stmt.vars = [z, e, s, ins[0], ins[1], y, rows, labelled]
+    stmt.vars = [z, e, s, ins[0], ins[1], y, rows, labelled, means]
     stmt.defs = [z, e, s, y, labelled]
     tr.saved[id(op)] = e  # softmax(x), once divided
     tr.saved[("labelled", id(op))] = labelled
@@ -145,7 +151,7 @@ FORWARD_RULES: dict[type, Callable] = {
     ops.Mul: _binary("*"),
     ops.Div: _binary("/"),
     ops.Pow: _binary("**"),
-    ops.MatMul: _binary("@"),
+    ops.MatMul: _matmul_forward,
     ops.Neg: _call("-{1}"),
     ops.Exp: _call("np.exp({1})"),
     ops.Log: _call("np.log({1})"),

@@ -29,11 +29,6 @@ def accumulate_grad(t: Tensor, g: np.ndarray) -> None:
     t.grad = g.copy() if t.grad is None else t.grad + g
 
 
-def sum_of_squares(*grads: np.ndarray) -> Any:
-    """g.g summed over the gradients: finite exactly when every value is (or an overflow)."""
-    return sum(map(np.vdot, grads, grads))
-
-
 class _Freed(Op):
     """The creator of a returned tensor that required grad: its graph is gone, as eagerly."""
 
@@ -57,23 +52,3 @@ def check_labels(t: np.ndarray, c: int) -> None:
     if t.dtype.kind not in "iu" or t.astype(np.intp, copy=False).view(np.uintp).max() >= c:
         op = ops.SoftmaxCrossEntropy.__new__(ops.SoftmaxCrossEntropy)
         op.forward(np.zeros((len(t), c)), t)  # raises the op's own error
-
-
-class PlainSGD:
-    """True while an SGD optimizer still does ``p -= lr * grad`` on the traced parameters.
-
-    A non-finite sum of squares (NaN, inf, or an overflow) sends the step to the optimizer,
-    which then checks each gradient exactly, skips and warns as it always does."""
-
-    def __init__(self, opt: Any) -> None:
-        self.params = opt.params
-        self.count = len(opt.params)
-
-    def __call__(self, opt: Any) -> bool:
-        return (
-            opt.params is self.params
-            and len(self.params) == self.count
-            and not opt.momentum
-            and not opt.weight_decay
-            and "prepare_grads" not in opt.__dict__
-        )

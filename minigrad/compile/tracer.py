@@ -11,7 +11,6 @@ masks, running statistics, ``zero_grad``, an optimizer's step). Writes of ``.dat
 from __future__ import annotations
 
 import inspect
-import math
 import sys
 from typing import Any
 
@@ -24,7 +23,8 @@ from minigrad.compile.builder import PlanBuilder
 from minigrad.compile.codegen import RESERVED, Var, literal
 from minigrad.compile.forward_rules import emit_forward
 from minigrad.compile.guards import MISSING, LayerFacts, Plan
-from minigrad.compile.runtime import PlainSGD, accumulate_grad, make_result, sum_of_squares
+from minigrad.compile.runtime import accumulate_grad, make_result
+from minigrad.compile.sgd import emit_plain_sgd
 from minigrad.compile.user_code import PACKAGE, READS, refuse_read, user_line
 from minigrad.nn import layer as nn_layer
 from minigrad.nn import norm
@@ -342,23 +342,8 @@ class Tracer(PlanBuilder):
         if not fast:
             self.emit_now(f"{name}.step()", [], [], effect=True)
             return
-        pairs = [(self.value(p), g) for p, g in zip(opt.params, grads, strict=True) if g != "none"]
-        grads_in = [g for _, g in pairs]
-        n = len(pairs)
-        updates = "".join("\n    {%d} -= lr * {%d}" % (i, n + i) for i in range(n))
-        listed = ", ".join("{%d}" % (n + i) for i in range(n))
-        code = (
-            f"squares = sum_of_squares({listed})  # NaN and inf survive it\n"
-            f"if not plain_sgd({name}) or {name}.check_finite and not isfinite(squares):\n"
-            f"    {name}.step()  # as it would without mg.compile (it may skip and warn)\n"
-            f"else:  # p -= lr * grad\n"
-            f"    {name}.t += 1\n"
-            f"    lr = {name}.lr{updates}"
-        )
-        self.ns["sum_of_squares"] = sum_of_squares
-        self.ns["plain_sgd"] = PlainSGD(opt)
-        self.ns["isfinite"] = math.isfinite
-        self.emit_now(code, [], [p for p, _ in pairs] + grads_in, effect=True)
+        kept = [(p, g) for p, g in zip(opt.params, grads, strict=True) if g != "none"]
+        emit_plain_sgd(self, opt, name, kept)
 
     # --- after fn returned ------------------------------------------------------------------
     def finish(self, result: Any) -> None:
