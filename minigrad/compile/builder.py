@@ -48,7 +48,7 @@ class PlanBuilder:
         self.facts: dict[int, LayerFacts] = {}
         self.holders: dict[int, str] = {}  # id(Parameter or buffer array) -> expression
         self.grad_state: dict[int, Any] = {}  # id(leaf) -> "none", a Var, or absent: unknown
-        self.handed: set[int] = set()
+        self.stored_as_grad: set[int] = set()  # ids of Vars some .grad already holds
         self.consts: dict[tuple, Var] = {}
         self.header = ""
         self.fn_objects: dict[int, Any] = {}

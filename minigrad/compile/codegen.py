@@ -74,7 +74,7 @@ class Statement:
         self.effect = effect
         self.header = header
         self.refused: str | None = None
-        self.backward = not engine._grad_enabled
+        self.backward = not engine.is_grad_enabled()
         self.from_op = False
         # why: (input, code) to use instead when that input is read by nothing later, so the
         # result can be written into its array (no new array, less memory traffic)

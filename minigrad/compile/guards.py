@@ -18,7 +18,7 @@ from minigrad.tensor import Tensor
 
 
 def plan_key(args: tuple) -> tuple:
-    key: list[Any] = [engine._grad_enabled]
+    key: list[Any] = [engine.is_grad_enabled()]
     for i, a in enumerate(args):
         if type(a) is np.ndarray:
             key.append((a.shape, a.dtype))

@@ -148,7 +148,7 @@ class Tracer(PlanBuilder):
                     )
                 self.emit_now("{0}.grad = {1}", [], [h, v], effect=True)
                 self.grad_state[id(t)] = v
-                self.handed.add(id(v))
+                self.stored_as_grad.add(id(v))
         self.slots[1].__set__(t, value)
 
     # --- the observer's methods ---------------------------------------------------------------
@@ -166,7 +166,7 @@ class Tracer(PlanBuilder):
         emit_forward(self, op, ins, y)
 
     def backward(self, op: Op, gy: Tensor, gxs: tuple) -> None:
-        if engine._grad_enabled:
+        if engine.is_grad_enabled():
             raise RuntimeError(
                 "mg.compile: backward with create_graph=True (or mg.grad(..., "
                 "create_graph=True)) inside a compiled function is not supported; compute "
@@ -208,7 +208,7 @@ class Tracer(PlanBuilder):
         state = self.grad_state.get(id(leaf))
         self.header = f"gradient of {holder}"
         if state == "none":
-            if v.owned and id(v) not in self.handed:
+            if v.owned and id(v) not in self.stored_as_grad:
                 self.emit_now("{0}.grad = {1}", [], [h, v], effect=True)
             else:
                 self.emit_now("{0}.grad = {1}.copy()", [], [h, v], effect=True)
@@ -217,7 +217,7 @@ class Tracer(PlanBuilder):
         else:
             self.emit_now("accumulate({0}, {1})", [], [h, v], effect=True)
             self.ns["accumulate"] = accumulate_grad
-        self.handed.add(id(v))
+        self.stored_as_grad.add(id(v))
         # why: a sum is not v, so an optimizer step must read .grad itself
         self.grad_state[id(leaf)] = v if state == "none" else "summed"
         self.keep.append(g)
