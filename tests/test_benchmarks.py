@@ -31,3 +31,28 @@ def test_step_benchmark_quick_runs_and_gradients_agree():
         assert f"grad-check {name} compiled: agrees" in done.stdout, report
     assert "DISAGREES" not in done.stdout, report
     assert "gradient agreement: every scenario agrees" in done.stdout, report
+
+
+def test_plan_sections_times_every_section_of_a_compiled_step():
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(STEP.parent / "plan_sections.py"),
+            "--scenarios",
+            "tiny",
+            "--rounds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    report = done.stdout + done.stderr
+    assert done.returncode == 0, report
+    rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if "|" in line}
+    for section in ("zero_grad", "forward", "loss", "backward", "update", "total (reference)"):
+        assert section in rows, report
+    # every section of the tiny step takes some time: a wrong grouping would leave one at 0.0
+    for section in ("forward", "loss", "backward", "update"):
+        assert float(rows[section].split("|")[2]) > 0.0, report
