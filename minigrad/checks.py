@@ -6,7 +6,7 @@ same check, so a bad setting gets the same message whichever door it came throug
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -104,3 +104,48 @@ def dropout_probability(p: Any, who: str = "dropout") -> float:
             f"value, e.g. 0.5"
         )
     return float(p)
+
+
+def number_in(value: Any, what: str, upper: float, example: str) -> float:
+    """``value`` as a float in [0, ``upper``), such as a learning rate; ``example`` is valid."""
+    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "biuf":
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    if not 0.0 <= float(value) < upper:
+        wanted = f"lie in [0, {upper:g})" if upper < np.inf else "be a finite number >= 0"
+        raise ValueError(f"{what} must {wanted}, got {float(value)}; pass e.g. {example}")
+    return float(value)
+
+
+def parameter_list(params: Any, who: str) -> tuple[list[Any], list[str] | None]:
+    """What an optimizer takes (a Layer, tensors or ``(name, tensor)`` pairs) as a list of
+    float tensors, each once, and their names if given."""
+    if callable(getattr(params, "named_parameters", None)):
+        params = params.named_parameters()
+    if hasattr(params, "data") or isinstance(params, np.ndarray):
+        raise TypeError(
+            f"{who}() takes an iterable of parameters, got a single {type(params).__name__}; "
+            f"wrap it in a list: {who}([p])"
+        )
+    if not isinstance(params, Iterable):
+        raise TypeError(
+            f"{who}() takes an iterable of parameters, got {type(params).__name__}; "
+            "pass e.g. model.parameters()"
+        )
+    if not (params := list(params)):
+        raise ValueError(f"{who}() got an empty parameter list; pass e.g. model.parameters()")
+    names = None
+    if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
+        names, params = [name for name, _ in params], [p for _, p in params]
+    first_seen: dict[int, int] = {}
+    for i, p in enumerate(params):
+        data, label = getattr(p, "data", None), str(i) if names is None else repr(names[i])
+        if not isinstance(data, np.ndarray):
+            raise TypeError(f"{who}(): parameter {label} is a {type(p).__name__}; pass tensors")
+        if data.dtype.kind != "f":
+            raise TypeError(
+                f"{who}(): parameter {label} has dtype {data.dtype}, but only float tensors "
+                "train; convert it, e.g. with astype(np.float32)"
+            )
+        if (j := first_seen.setdefault(id(p), i)) != i:
+            raise ValueError(f"{who}(): parameters {j} and {i} are the same tensor; pass it once")
+    return params, names

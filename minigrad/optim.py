@@ -2,8 +2,7 @@
 
 Give one the parameters (a list, a Layer or ``model.named_parameters()``, whose names its
 messages then use), then per mini-batch ``opt.zero_grad()``, ``loss.backward()``,
-``opt.step()``. A step leaves parameters without a gradient alone, and is skipped whole,
-with a ``RuntimeWarning``, when a gradient holds NaN or inf (unless ``check_finite=False``).
+``opt.step()``. Parameters without a gradient are left alone.
 
 >>> import minigrad as mg
 >>> w = mg.Tensor([1.0, 2.0], requires_grad=True)
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.checks import number_in, parameter_list
 from minigrad.ops import announce, effect, forget_grads
 from minigrad.state_dict import Rule, count, like_array, validate_state_dict
 from minigrad.tensor import mark_written
@@ -36,16 +36,18 @@ Grads = list[np.ndarray | None]
 class Optimizer:
     """The parameters, their state, the NaN/inf check, the gradient hook, saving and loading.
 
-    A subclass passes its constructor's ``locals()`` as ``defaults``, so its signature is
-    the one list of its hyper-parameters; each becomes an attribute (a schedule may set
-    ``opt.lr``), checked by name. ``update_one`` fills ``state[i]`` (the buffers named in
-    ``state_names``) when parameter ``i`` first has a gradient; ``t`` counts the steps taken.
+    A subclass hands its constructor's ``locals()`` over as ``defaults``, so its signature
+    is the one list of its hyper-parameters; each becomes an attribute (a schedule may set
+    ``opt.lr``), checked by name. Its ``update_one`` fills ``state[i]`` (the buffers named
+    in ``state_names``) when parameter ``i`` first has a gradient; ``t`` counts the steps.
     """
 
     state_names: tuple[str, ...] = ()
 
-    def __init__(self, params: Params, defaults: Mapping[str, Any], *, check_finite=True) -> None:
-        self.params, self.names = _parameter_list(type(self).__name__, params)
+    def __init__(
+        self, params: Params, defaults: Mapping[str, Any], *, check_finite: bool = True
+    ) -> None:
+        self.params, self.names = parameter_list(params, type(self).__name__)
         self.check_finite = bool(defaults.get("check_finite", check_finite))
         own = ("self", "params", "check_finite", "__class__")
         hyper = {name: value for name, value in defaults.items() if name not in own}
@@ -63,8 +65,9 @@ class Optimizer:
     def prepare_grads(self, grads: Grads) -> Grads:
         """The gradient hook: the gradients the update uses (``grads[i]`` is ``params[i]``'s).
 
-        Assign a function to ``opt.prepare_grads`` (or override it) to clip or rescale them;
-        it runs after the NaN/inf check, only when the step is taken, and ``p.grad`` stays:
+        Assign a function to ``opt.prepare_grads`` (or override it) to clip or rescale what
+        the update sees. It runs after the NaN/inf check, only when the step is taken, and
+        leaves ``p.grad`` alone (``nn.clip_grad_norm`` before ``step()`` clips ``p.grad``):
 
         >>> import minigrad as mg
         >>> w = mg.Tensor([0.0, 0.0], requires_grad=True)
@@ -84,9 +87,9 @@ class Optimizer:
     def step(self) -> None:
         """Update every parameter that has a gradient, in place, or skip the whole step.
 
-        A gradient holding NaN or inf (which would poison Adam's averages for good) changes
-        nothing, not even ``t``, and a ``RuntimeWarning`` names it; ``check_finite`` turns
-        the check off.
+        A gradient holding NaN or inf (one would poison Adam's averages for good) changes
+        nothing, not even ``t``, and a ``RuntimeWarning`` names it, unless ``check_finite``
+        is off.
         """
         announce(Optimizer.step, self)  # why: a compiled step (mg.compile) replays this call
         grads = [p.grad for p in self.params]
@@ -114,9 +117,17 @@ class Optimizer:
         mark_written(*(p for p, g in zip(self.params, grads, strict=True) if g is not None))
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Everything needed to resume, as a flat ``{name: ndarray}`` dict of copies: ``"kind"``
-        (the class name), each hyper-parameter, the step count ``"t"`` and
-        ``"state.<i>.<buffer>"`` for each parameter position ``i`` that has state."""
+        """Everything needed to resume, as a flat dict of array copies: ``"kind"`` (the class
+        name), each hyper-parameter, the step count ``"t"`` and ``"state.<i>.<buffer>"``:
+
+        >>> import minigrad as mg
+        >>> w = mg.Tensor([1.0, 2.0], requires_grad=True)
+        >>> opt = SGD([w], momentum=0.9)
+        >>> w.grad = np.ones(2)
+        >>> opt.step()
+        >>> sorted(opt.state_dict())
+        ['kind', 'lr', 'momentum', 'nesterov', 'state.0.velocity', 't', 'weight_decay']
+        """
         out = {"kind": np.array(type(self).__name__)}
         out.update((name, np.array(getattr(self, name))) for name in self.defaults)
         out["t"] = np.array(self.t, dtype=np.int64)
@@ -127,9 +138,8 @@ class Optimizer:
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
         """Restore what ``state_dict()`` gave (here or in a base class): all of it, or nothing.
 
-        Missing or unexpected keys, a buffer not shaped like its parameter or a bad
-        hyper-parameter raise one ValueError naming each. Buffers are cast to their
-        parameter's dtype.
+        Every missing or unexpected key, buffer not shaped like its parameter and bad
+        hyper-parameter is named in one ValueError. Buffers are cast to their parameter's dtype.
         """
         cls, state_dict = type(self).__name__, dict(state_dict)
         kind = str(np.asarray(state_dict.pop("kind", cls)))
@@ -142,8 +152,9 @@ class Optimizer:
         for i, p in enumerate(self.params):
             if any(str(key).startswith(f"state.{i}.") for key in state_dict):
                 like = like_array(p.data)
-                rules.update((f"state.{i}.{b}", like) for b in self.state_names)
-                rules.update((f"state.{i}.{b}", count) for b in self.state_names if b == "step")
+                rules.update(
+                    (f"state.{i}.{b}", count if b == "step" else like) for b in self.state_names
+                )
         hint = f"pass what {cls}.state_dict() gave for the same parameters"
         values = validate_state_dict(cls, state_dict, rules, hint)
         self._set_hyper(f"{cls}.load_state_dict()", {name: values[name] for name in self.defaults})
@@ -188,6 +199,15 @@ class SGD(Optimizer):
         b = momentum * b + g              (if momentum != 0; b starts at zero)
         g = g + momentum * b              (if nesterov), else g = b (if momentum != 0)
         p = p - lr * g
+
+    >>> import minigrad as mg
+    >>> w = mg.Tensor([1.0], requires_grad=True)
+    >>> opt = SGD([w], lr=0.1, momentum=0.5)
+    >>> for _ in range(2):
+    ...     w.grad = np.array([1.0])
+    ...     opt.step()
+    >>> w.data  # 1 - 0.1 * 1 - 0.1 * (0.5 * 1 + 1)
+    array([0.75])
     """
 
     state_names = ("velocity",)
@@ -228,6 +248,14 @@ class AdaGrad(Optimizer):
 
         h = h + g * g                     (h starts at zero)
         p = p - lr * g / (sqrt(h) + eps)
+
+    >>> import minigrad as mg
+    >>> w = mg.Tensor([1.0], requires_grad=True)
+    >>> opt = AdaGrad([w], lr=0.5, eps=0.0)
+    >>> w.grad = np.array([4.0])
+    >>> opt.step()
+    >>> w.data  # 1 - 0.5 * 4 / sqrt(16)
+    array([0.5])
     """
 
     state_names = ("sum_sq",)
@@ -250,6 +278,14 @@ class RMSprop(Optimizer):
 
         v = alpha * v + (1 - alpha) * g * g       (v starts at zero)
         p = p - lr * g / (sqrt(v) + eps)
+
+    >>> import minigrad as mg
+    >>> w = mg.Tensor([1.0], requires_grad=True)
+    >>> opt = RMSprop([w], lr=0.1, alpha=0.75, eps=0.0)
+    >>> w.grad = np.array([2.0])
+    >>> opt.step()
+    >>> w.data  # v = 0.25 * 4 = 1, so 1 - 0.1 * 2 / 1
+    array([0.8])
     """
 
     state_names = ("mean_sq",)
@@ -285,6 +321,14 @@ class Adam(Optimizer):
         m_hat = m / (1 - beta1 ** t)
         v_hat = v / (1 - beta2 ** t)
         p = p - lr * m_hat / (sqrt(v_hat) + eps)
+
+    >>> import minigrad as mg
+    >>> w = mg.Tensor([1.0, -1.0], requires_grad=True)
+    >>> opt = Adam([w], lr=0.1)
+    >>> w.grad = np.array([3.0, -0.5])
+    >>> opt.step()
+    >>> w.data  # the first step moves every element by about lr * sign(g)
+    array([ 0.9, -0.9])
     """
 
     state_names = ("m", "v", "step")
@@ -316,78 +360,32 @@ class Adam(Optimizer):
         p -= self.lr * (m / bias1) / (np.sqrt(v / bias2) + self.eps)
 
 
-# --- helpers ------------------------------------------------------------------------------
 def _buffers(p: np.ndarray, state: dict[str, Any], *names: str) -> list[np.ndarray]:
     """The arrays ``state[name]``, made as zeros shaped like ``p`` the first time."""
-    return [
-        state[name] if name in state else state.setdefault(name, np.zeros_like(p)) for name in names
-    ]
-
-
-def _parameter_list(cls: str, params: Any) -> tuple[list[Any], list[str] | None]:
-    """The parameters as a list, and their names if given; checked: float tensors, each once."""
-    if callable(getattr(params, "named_parameters", None)):
-        params = params.named_parameters()
-    if hasattr(params, "data") or isinstance(params, np.ndarray):
-        raise TypeError(
-            f"{cls}() takes an iterable of parameters, got a single {type(params).__name__}; "
-            f"wrap it in a list: {cls}([p])"
-        )
-    if not isinstance(params, Iterable):
-        raise TypeError(
-            f"{cls}() takes an iterable of parameters, got {type(params).__name__}; "
-            "pass e.g. model.parameters()"
-        )
-    if not (params := list(params)):
-        raise ValueError(f"{cls}() got an empty parameter list; pass e.g. model.parameters()")
-    names = None
-    if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in params):
-        names, params = [name for name, _ in params], [p for _, p in params]
-    first_seen: dict[int, int] = {}
-    for i, p in enumerate(params):
-        data, label = getattr(p, "data", None), str(i) if names is None else repr(names[i])
-        if not isinstance(data, np.ndarray):
-            raise TypeError(f"{cls}(): parameter {label} is a {type(p).__name__}; pass Tensors")
-        if data.dtype.kind != "f":
-            raise TypeError(
-                f"{cls}(): parameter {label} has dtype {data.dtype}, but only float tensors "
-                "train; convert it, e.g. with astype(np.float32)"
-            )
-        if (j := first_seen.setdefault(id(p), i)) != i:
-            raise ValueError(f"{cls}(): parameters {j} and {i} are the same tensor; pass it once")
-    return params, names
+    for name in names:
+        if name not in state:
+            state[name] = np.zeros_like(p)
+    return [state[name] for name in names]
 
 
 # why: a name means the same in every optimizer, so each has one upper bound and one example
-_UPPER = {"lr": math.inf, "eps": math.inf, "weight_decay": math.inf, "momentum": 1.0, "alpha": 1.0}
-_EXAMPLE = {"lr": 0.01, "eps": 1e-8, "weight_decay": 1e-4, "momentum": 0.9, "alpha": 0.99}
+_RANGES = {"lr": math.inf, "eps": math.inf, "weight_decay": math.inf, "momentum": 1.0, "alpha": 1.0}
+_EXAMPLES = {"lr": 0.01, "eps": 1e-8, "weight_decay": 1e-4, "momentum": 0.9, "alpha": 0.99}
 
 
 def _check(name: str, value: Any) -> Any:
-    """``value`` as hyper-parameter ``name``, or a ValueError saying what to pass instead.
-
-    A number in [0, inf), or in [0, 1) for momentum, alpha and each beta, becomes a float,
-    ``nesterov`` a bool; a name not known here (a subclass's own) is kept as given.
-    """
+    """``value`` as hyper-parameter ``name`` (a float, ``betas`` a pair, ``nesterov`` a bool),
+    or a ValueError saying what to pass; a name not known here (a subclass's) is kept as is."""
     if name == "betas":
         if np.shape(value) != (2,):
             raise ValueError(f"betas must be a pair of numbers like (0.9, 0.999), got {value!r}")
         return tuple(
-            _number(f"betas[{i}]", b, 1.0, "betas=(0.9, 0.999)") for i, b in enumerate(value)
+            number_in(b, f"betas[{i}]", 1.0, "betas=(0.9, 0.999)") for i, b in enumerate(value)
         )
     if name == "nesterov":
         if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "biu":
             raise ValueError(f"nesterov must be True or False, got {value!r}")
         return bool(value)
-    return (
-        _number(name, value, _UPPER[name], f"{name}={_EXAMPLE[name]}") if name in _UPPER else value
-    )
-
-
-def _number(name: str, value: Any, upper: float, example: str) -> float:
-    if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "biuf":
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if not 0.0 <= float(value) < upper:
-        wanted = "lie in [0, 1)" if upper == 1.0 else "be a finite number >= 0"
-        raise ValueError(f"{name} must {wanted}, got {float(value)}; pass e.g. {example}")
-    return float(value)
+    if name not in _RANGES:
+        return value
+    return number_in(value, name, _RANGES[name], f"{name}={_EXAMPLES[name]}")
