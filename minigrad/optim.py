@@ -36,10 +36,10 @@ Grads = list[np.ndarray | None]
 class Optimizer:
     """The parameters, their state, the NaN/inf check, the gradient hook, saving and loading.
 
-    A subclass hands its constructor's ``locals()`` over as ``defaults``, so its signature
-    is the one list of its hyper-parameters; each becomes an attribute (a schedule may set
-    ``opt.lr``), checked by name. Its ``update_one`` fills ``state[i]`` (the buffers named
-    in ``state_names``) when parameter ``i`` first has a gradient; ``t`` counts the steps.
+    A subclass's constructor starts with ``super().__init__(params, locals())``, so its
+    signature is the one list of its hyper-parameters; each becomes an attribute (a schedule
+    may set ``opt.lr``), checked by name. Its ``update_one`` fills ``state[i]`` (the buffers
+    named in ``state_names``) when parameter ``i`` first has a gradient; ``t`` counts steps.
     """
 
     state_names: tuple[str, ...] = ()
