@@ -356,7 +356,7 @@ class Adam(Optimizer):
         v *= beta2
         v += (1 - beta2) * g * g
         bias1, bias2 = 1 - beta1**t, 1 - beta2**t  # m_hat = m / bias1, v_hat = v / bias2
-        # why: one expression holds few large temporaries; more make malloc refault their pages
+        # why: no m_hat, v_hat arrays: fewer big temporaries alive at once, so malloc keeps pages
         p -= self.lr * (m / bias1) / (np.sqrt(v / bias2) + self.eps)
 
 
