@@ -327,6 +327,14 @@ def test_softmax_with_loss_takes_integer_target_rows_in_a_compiled_step():
         assert float(step(scores, rows).data) == pytest.approx(float(expected.data), rel=1e-12)
 
 
+def test_a_compiled_softmax_with_loss_checks_the_sign_of_every_batch_of_rows():
+    layer = nn.SoftmaxWithLoss()
+    step = mg.compile(lambda x, t: layer(x, t))
+    step(np.zeros((2, 2)), np.eye(2))
+    with pytest.raises(ValueError, match=r"non-negative, got \[-1, -1\]"):
+        step(np.zeros((2, 2)), -np.eye(2))
+
+
 def test_softmax_with_loss_needs_two_dimensional_scores():
     with pytest.raises(ValueError, match=r"\(N, C\).*\(1, C\)"):
         nn.SoftmaxWithLoss()(np.zeros(3), np.array([0]))

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
+from minigrad import ops
 from minigrad.checks import positive_int, preview
 from minigrad.nn.init import weights
 from minigrad.nn.layer import Layer
@@ -164,14 +165,20 @@ class SoftmaxWithLoss(Layer):
 
     def forward(self, scores: ArrayLike | Tensor, t: ArrayLike | Tensor) -> Tensor:
         rows = t.data if isinstance(t, Tensor) else np.asarray(t)
-        # why: the layer's rule, not the op's: learnt targets (through the op) may go negative
-        if rows.ndim == 2 and rows.dtype.kind in "iuf" and rows.size and rows.min() < 0:
-            raise ValueError(
-                f"SoftmaxWithLoss: target rows must be non-negative, got "
-                f"{preview(rows[rows < 0])}; pass one-hot or probability rows, or integer labels"
-            )
+        if rows.ndim == 2 and rows.dtype.kind in "iuf":
+            # why: through ops.effect, so a compiled step checks every new batch of rows too
+            ops.effect(_non_negative_rows, rows)
         # why: a fused primitive, stable for any logits; it checks scores and labels itself
         return F.softmax_cross_entropy(scores, t)
+
+
+def _non_negative_rows(rows: np.ndarray) -> None:
+    """The layer's rule, not the op's, which takes any rows (learnt targets may go negative)."""
+    if rows.size and rows.min() < 0:
+        raise ValueError(
+            f"SoftmaxWithLoss: target rows must be non-negative, got "
+            f"{preview(rows[rows < 0])}; pass one-hot or probability rows, or integer labels"
+        )
 
 
 class MSELoss(Layer):
