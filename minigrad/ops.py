@@ -519,8 +519,7 @@ class SoftmaxCrossEntropy(Op):
         if not is_grad_enabled() and not t.requires_grad:  # first order: arrays, no graph
             scale = gy.data / n
             if t.ndim == 1:
-                # why: a new C-ordered array, so a rerun (retain_graph) finds p intact and
-                # ravel() is a view of it whatever the layout of x
+                # why: new and C-ordered: a rerun finds p intact, and ravel() is a view of it
                 gx = np.multiply(self.p, scale, order="C")
                 gx.ravel()[_labelled(t.data, x.shape[1])] -= scale
             else:

@@ -165,7 +165,7 @@ class SoftmaxWithLoss(Layer):
 
     def forward(self, scores: ArrayLike | Tensor, t: ArrayLike | Tensor) -> Tensor:
         rows = t.data if isinstance(t, Tensor) else np.asarray(t)
-        if rows.ndim == 2 and rows.dtype.kind in "iuf":
+        if rows.ndim == 2 and rows.dtype.kind in "if":
             # why: through ops.effect, so a compiled step checks every new batch of rows too
             ops.effect(_non_negative_rows, rows)
         # why: a fused primitive, stable for any logits; it checks scores and labels itself
