@@ -53,6 +53,68 @@ def whole_numbers_hint(values: np.ndarray, name: str) -> str:
     return ""
 
 
+def preview(values: np.ndarray, count: int = 5) -> str:
+    """The first ``count`` values as a short list for an error message.
+
+    >>> preview(np.array([0.5, 3.0, -1.0, 2.0, 7.0, 8.0]))
+    '[0.5, 3, -1, 2, 7, ...]'
+    """
+    items = ", ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in values.flat[:count])
+    return f"[{items}{', ...' if values.size > count else ''}]"
+
+
+def cross_entropy_targets(x: np.ndarray, t: np.ndarray) -> None:
+    """Raise unless ``x`` are float scores ``(N, C)``, N >= 1, and ``t`` fits them: integer
+    labels ``(N,)`` in [0, C) or numeric target rows ``(N, C)``.
+
+    The one check of the cross-entropy's arguments, made by ``ops.SoftmaxCrossEntropy``'s
+    forward whichever door (``SoftmaxWithLoss``, ``functional``, a compiled step) led there.
+    """
+    if x.ndim != 2 or x.dtype.kind != "f":
+        raise ValueError(
+            f"cross-entropy needs float scores of shape (N, C), got shape {x.shape} and dtype "
+            f"{x.dtype}; pass float logits (e.g. x.astype(np.float64)), one sample as (1, C)"
+        )
+    n, c = x.shape
+    if n == 0:
+        raise ValueError("cross-entropy of an empty batch (0 rows) has no mean; pass rows")
+    if t.ndim == 1:
+        if t.dtype.kind not in "iu":
+            raise TypeError(
+                f"cross-entropy: labels of shape {t.shape} must be integers, got dtype "
+                f"{t.dtype} ({preview(t)}){whole_numbers_hint(t, 't')}; or pass target rows "
+                f"of shape ({n}, {c})"
+            )
+        if len(t) != n:
+            raise ValueError(
+                f"cross-entropy: {len(t)} labels for {n} rows of scores (shape {x.shape}); "
+                f"pass one label per row, shape ({n},)"
+            )
+        if t.min() < 0 or t.max() >= c:
+            where = np.flatnonzero((t < 0) | (t >= c))
+            raise ValueError(
+                f"cross-entropy: labels must lie in [0, {c}) for {c} classes; got "
+                f"{preview(t[where])} at positions {preview(where)}; pass class indices "
+                f"0..{c - 1}, one per row"
+            )
+    elif t.ndim == 2:
+        if t.shape != x.shape:
+            raise ValueError(
+                f"cross-entropy: target rows of shape {t.shape} do not match scores of shape "
+                f"{x.shape}; pass one row of {c} per sample, or labels of shape ({n},)"
+            )
+        if t.dtype.kind not in "biuf":
+            raise TypeError(
+                f"cross-entropy: target rows must be numbers, got dtype {t.dtype}; pass "
+                f"one-hot or probability rows such as t.astype(np.float64)"
+            )
+    else:
+        raise ValueError(
+            f"cross-entropy: t of shape {t.shape} is neither labels ({n},) nor target rows "
+            f"({n}, {c}); pass one of those for scores of shape {x.shape}"
+        )
+
+
 def float_dtype(kind: str, dtype: Any) -> np.dtype:
     """``dtype`` as a NumPy float dtype; ``kind`` names the layer in the error."""
     dtype = np.dtype(dtype)

@@ -302,6 +302,39 @@ def test_softmax_with_loss_gradient_does_not_depend_on_the_memory_layout(layout)
     np.testing.assert_allclose(x.grad, p / 4, rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize(
+    "t",
+    [np.array([0, 1]), np.array([0, 3]), np.array([0.0, 1.0, 2.0]), np.zeros((3, 3, 1))],
+    ids=["length", "range", "floats", "ndim"],
+)
+def test_cross_entropy_targets_get_one_message_through_every_door(t):
+    scores = np.zeros((3, 3))
+    messages = []
+    for loss in (nn.SoftmaxWithLoss(), mg.functional.softmax_cross_entropy):
+        with pytest.raises((TypeError, ValueError)) as info:
+            loss(scores, t)
+        messages.append(str(info.value))
+    assert messages[0] == messages[1]
+
+
+def test_softmax_with_loss_takes_integer_target_rows_in_a_compiled_step():
+    layer = nn.SoftmaxWithLoss()
+    step = mg.compile(lambda x, t: layer(x, t))
+    scores = np.array([[0.0, 1.0, 2.0], [1.0, 0.0, 0.0]])
+    for labels in ([0, 1], [2, 0]):
+        rows = np.eye(3, dtype=np.int64)[labels]
+        expected = layer(scores, np.array(labels))
+        assert float(step(scores, rows).data) == pytest.approx(float(expected.data), rel=1e-12)
+
+
+def test_a_compiled_softmax_with_loss_checks_the_sign_of_every_batch_of_rows():
+    layer = nn.SoftmaxWithLoss()
+    step = mg.compile(lambda x, t: layer(x, t))
+    step(np.zeros((2, 2)), np.eye(2))
+    with pytest.raises(ValueError, match=r"non-negative, got \[-1, -1\]"):
+        step(np.zeros((2, 2)), -np.eye(2))
+
+
 def test_softmax_with_loss_needs_two_dimensional_scores():
     with pytest.raises(ValueError, match=r"\(N, C\).*\(1, C\)"):
         nn.SoftmaxWithLoss()(np.zeros(3), np.array([0]))
