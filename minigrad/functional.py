@@ -144,7 +144,7 @@ def mse(x: Any, t: Any) -> Tensor:
 
 
 # --- convolution, pooling and the chapter-6 layers' functions ---------------------------------
-def _image(x: Any, name: str) -> Tensor:
+def _as_image_batch(x: Any, name: str) -> Tensor:
     x = as_tensor(x)
     if x.ndim != 4:
         raise ValueError(
@@ -189,7 +189,7 @@ def im2col(
            [3., 4., 6., 7.],
            [4., 5., 7., 8.]])
     """
-    x = _image(x, "im2col")
+    x = _as_image_batch(x, "im2col")
     kernel = pair(kernel_size, "im2col: kernel_size", 1)
     stride, pad = pair(stride, "im2col: stride", 1), pair(pad, "im2col: pad", 0)
     _output_size("im2col", x.shape, kernel, stride, pad)
@@ -247,7 +247,7 @@ def conv2d(
     array([[[[10., 18.],
              [42., 50.]]]])
     """
-    x = _image(x, "conv2d")
+    x = _as_image_batch(x, "conv2d")
     W = as_tensor(W)
     if W.ndim != 4:
         raise ValueError(
@@ -292,7 +292,7 @@ def max_pool2d(
     array([[[[ 5.,  7.],
              [13., 15.]]]])
     """
-    x = _image(x, "max_pool2d")
+    x = _as_image_batch(x, "max_pool2d")
     kernel, stride, pad = pool_window(kernel_size, stride, pad)
     n, c = x.shape[:2]
     oh, ow = _output_size("max_pool2d", x.shape, kernel, stride, pad)
