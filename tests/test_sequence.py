@@ -701,8 +701,11 @@ def test_clip_grad_norm_takes_what_the_optimizers_take_and_numpy_numbers():
     assert nn.clip_grad_norm(model(), np.int64(100)) == pytest.approx(norm)
     with pytest.raises(ValueError, match="max_norm"):
         nn.clip_grad_norm(model(), np.float64("nan"))
-    with pytest.raises(TypeError, match=r"single Tensor.*\[p\]"):
+    with pytest.raises(TypeError, match=r"single Parameter.*clip_grad_norm\(\[p\]\)"):
         nn.clip_grad_norm(model().W, 1.0)
+    twice = model()
+    with pytest.raises(ValueError, match="parameters 0 and 2 are the same tensor; pass it once"):
+        nn.clip_grad_norm([twice.W, twice.b, twice.W], 1.0)  # it would count W twice
 
 
 def test_clip_grad_norm_matches_torch():

@@ -18,7 +18,13 @@ from numpy.typing import ArrayLike, DTypeLike
 
 from minigrad import functional as F
 from minigrad import ops
-from minigrad.checks import float_dtype, positive_float, positive_int, whole_numbers_hint
+from minigrad.checks import (
+    float_dtype,
+    parameter_list,
+    positive_float,
+    positive_int,
+    whole_numbers_hint,
+)
 from minigrad.functional import stack
 from minigrad.nn.init import generator, init_std
 from minigrad.nn.layer import Layer, Parameter
@@ -500,21 +506,6 @@ class LSTM(_Recurrent):
 
 
 # --- training long sequences -------------------------------------------------------------------
-def _parameters(parameters: object) -> list[Tensor]:
-    """What the optimizers take, as a list of tensors: a Layer, tensors, or (name, tensor)."""
-    if callable(getattr(parameters, "named_parameters", None)):
-        return list(parameters.parameters())
-    if isinstance(parameters, Tensor):  # why: iterating it would give its rows, with no .grad
-        raise TypeError(
-            "clip_grad_norm takes an iterable of parameters or a Layer, got a single Tensor; "
-            "wrap it in a list: clip_grad_norm([p], max_norm)"
-        )
-    items = list(parameters)
-    if all(isinstance(p, tuple) and len(p) == 2 and isinstance(p[0], str) for p in items):
-        return [p for _, p in items]  # model.named_parameters()
-    return items
-
-
 def clip_grad_norm(
     parameters: Iterable[Tensor] | Iterable[tuple[str, Tensor]] | Layer, max_norm: float
 ) -> float:
@@ -536,7 +527,7 @@ def clip_grad_norm(
     >>> p.grad.round(6)
     array([0.6, 0.8])
     """
-    params = _parameters(parameters)
+    params, _ = parameter_list(parameters, "clip_grad_norm")
     number = int | float | np.integer | np.floating
     if isinstance(max_norm, bool) or not isinstance(max_norm, number) or not max_norm > 0:
         raise ValueError(f"clip_grad_norm: max_norm must be a number > 0, got {max_norm!r}")
