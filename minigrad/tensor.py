@@ -18,8 +18,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from minigrad.interop import NumPyMethods
-from minigrad.values import TensorValues
+from minigrad.values import NumPyMethods, TensorValues
 
 _grad_enabled = True
 # why: one watcher of every op (mg.compile's tracer, mg.detect_anomaly); None costs one test
@@ -76,10 +75,11 @@ def enable_grad() -> _GradMode:
 class Tensor(TensorValues, NumPyMethods):
     """An n-dimensional array that is a node of the recorded graph.
 
-    Everything defined here is recorded. Two bases add what is not: conversions to Python
-    and NumPy values, comparisons and in-place operators (`minigrad.values.TensorValues`),
-    and NumPy's ufuncs and functions on Tensors with gradients, DLPack and the NumPy-named
-    methods such as ``sin`` and ``argmax`` (`minigrad.interop.NumPyMethods`).
+    Everything defined here is recorded. Two bases add what is not: ``shape`` and the other
+    attributes of the values, conversions to Python and NumPy values, comparisons and in-place
+    operators (`minigrad.values.TensorValues`); and the hooks through which NumPy's ufuncs and
+    functions reach `minigrad.interop` and its gradients, DLPack and the NumPy-named methods
+    such as ``argmax`` (`minigrad.values.NumPyMethods`).
 
     >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()
@@ -112,23 +112,6 @@ class Tensor(TensorValues, NumPyMethods):
         self.creator: Op | None = None
         self.name: str | None = None
         self._version = 0
-
-    # --- NumPy-like attributes -------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
 
     def _mark_written(self) -> None:
         """Its values were changed in place (see `mark_written`)."""
@@ -263,6 +246,38 @@ class Tensor(TensorValues, NumPyMethods):
     def tanh(self) -> Tensor:
         """Hyperbolic tangent."""
         return ops.Tanh.apply(self)
+
+    def sin(self) -> Tensor:
+        """sin x;  d/dx = cos x.
+
+        >>> Tensor([0.0, np.pi / 2]).sin().numpy()
+        array([0., 1.])
+        """
+        return ops.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        """cos x;  d/dx = -sin x.
+
+        >>> Tensor([0.0, np.pi]).cos().numpy()
+        array([ 1., -1.])
+        """
+        return ops.Cos.apply(self)
+
+    def log1p(self) -> Tensor:
+        """ln(1 + x), accurate for tiny x;  d/dx = 1 / (1 + x).
+
+        >>> float(Tensor(1e-20).log1p().data)
+        1e-20
+        """
+        return ops.Log1p.apply(self)
+
+    def expm1(self) -> Tensor:
+        """e^x - 1, accurate for tiny x;  d/dx = e^x.
+
+        >>> float(Tensor(1e-20).expm1().data)
+        1e-20
+        """
+        return ops.Expm1.apply(self)
 
     def sigmoid(self) -> Tensor:
         """1 / (1 + e^-x), computed without overflow."""
