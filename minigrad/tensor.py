@@ -6,6 +6,15 @@ inputs; the recorded ops form a DAG. ``backward()`` sorts that DAG once
 (iteratively, deterministically) and runs each op's backward in reverse
 topological order, so a node's gradient is complete (summed over every consumer)
 before it flows further back.
+
+An observer in ``observer`` (mg.compile's tracer, mg.detect_anomaly's watcher) is told what
+the engine does: ``forward(op, inputs, out)`` after every op runs, ``backward(op, gy, gxs)``
+after each op's backward, and, if it has these methods, ``accumulate(leaf, g)`` before a
+leaf's ``.grad`` is updated, ``before_backward(op, gy)`` before each op's backward, and
+``backward_pass(True)`` / ``backward_pass(False)`` when a backward pass starts (before its
+seeds are added up) and ends (also on an error). The ops an observer sees between
+``before_backward`` and ``backward`` are that op's backward; after them, until the next
+``before_backward`` or the end of the pass, the engine summing and converting its gradients.
 """
 
 from __future__ import annotations
@@ -531,15 +540,18 @@ def _backprop(
     """
     order = toposort(roots, _graph_parents)
     grads: dict[Tensor, Tensor] = {}  # why: Tensors hash by identity, like id() but cheaper
-    for root, seed in zip(roots, seeds, strict=True):
-        seed = as_tensor(seed)
-        grads[root] = grads[root] + seed if root in grads else seed
     found: dict[Tensor, Tensor] = {}
     grads_in_use: set[int] = set()  # why: ids of arrays that a leaf's .grad already is
     global _grad_enabled
-    # why: set as _GradMode would, without a context-manager object per backward
-    previous, _grad_enabled = _grad_enabled, create_graph
+    previous = _grad_enabled
+    if observer is not None and hasattr(observer, "backward_pass"):
+        observer.backward_pass(True)
     try:
+        for root, seed in zip(roots, seeds, strict=True):  # under the caller's grad mode
+            seed = as_tensor(seed)
+            grads[root] = grads[root] + seed if root in grads else seed
+        # why: set as _GradMode would, without a context-manager object per backward
+        _grad_enabled = create_graph
         while order:  # why: popping lets each tensor go as soon as its gradient has flowed
             node = order.pop()
             g = grads.pop(node, None)
@@ -552,6 +564,8 @@ def _backprop(
                 if targets is None:
                     _accumulate(node, g.data, grads_in_use)
                 continue
+            if observer is not None and hasattr(observer, "before_backward"):
+                observer.before_backward(op, g)
             gxs = op.backward(g)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
@@ -573,6 +587,8 @@ def _backprop(
                 op.free()
     finally:
         _grad_enabled = previous
+        if observer is not None and hasattr(observer, "backward_pass"):
+            observer.backward_pass(False)
     return found
 
 
