@@ -3,11 +3,13 @@
 ``detect_anomaly()`` puts a watcher in the engine's observer slot (``tensor.observer``).
 Inside it, the watcher checks the result of every op's forward and every gradient that
 backward computes, and records where each op was written (one short walk up the call
-stack per recorded op). The first NaN or inf raises ``FloatingPointError`` naming the op,
-forward or backward, the ``file:line`` and the text of the line that recorded the op (and,
-for an op run by a layer or a function of minigrad, that line inside minigrad too), and a
-summary of the op's inputs. Outside the context nothing is checked and nothing recorded:
-the engine pays one ``is None`` test per op.
+stack per recorded op). Of a backward pass it knows what the engine tells every observer
+(the calls listed in ``minigrad.tensor``): which op's backward runs, and when the engine
+is summing and converting that op's gradients. The first NaN or inf raises
+``FloatingPointError`` naming the op, forward or backward, the ``file:line`` and the text of
+the line that recorded the op (and, for an op run by a layer or a function of minigrad, that
+line inside minigrad too), and a summary of the op's inputs. Outside the context nothing is
+checked and nothing recorded: the engine pays one ``is None`` test per op.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import os
 import sys
 import textwrap
 import weakref
-from types import CodeType, FrameType
+from types import CodeType
 from typing import Any
 
 import numpy as np
@@ -30,7 +32,6 @@ from minigrad.tensor import Op, Tensor
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _ENGINE = os.path.abspath(tensor.__file__)
 _APPLY = Op.apply.__func__.__code__
-_BACKPROP = tensor._backprop.__code__
 _CALL = Layer.__call__.__code__  # why: in every layer's chain; it says nothing
 
 # a place in the source: the code object running there and its line (names are looked up
@@ -44,6 +45,11 @@ _Site = tuple[_Place | None, _Place | None, tuple[CodeType, ...]]
 # id(op) -> (a weak reference to the op's output, the op's site). Ops have no weak
 # references, their outputs do: an entry goes when the output (and so the op) goes.
 _sites: dict[int, tuple[weakref.ref, _Site]] = {}
+
+# where a backward pass is: the op whose backward it is in (None while it adds up its seeds),
+# the gradient flowing into that op, and whether the op's own backward is running (else the
+# engine is summing and converting the gradients that backward returned)
+_Running = tuple[Op | None, Tensor | None, bool]
 
 
 class _AnomalyMode(contextlib.ContextDecorator):
@@ -87,11 +93,12 @@ def detect_anomaly() -> _AnomalyMode:
 class _Watcher:
     """The engine's observer inside ``detect_anomaly``; chains to the one it replaced."""
 
-    __slots__ = ("previous", "padded")
+    __slots__ = ("previous", "padded", "passes")
 
     def __init__(self, previous: Any) -> None:
         self.previous = previous
         self.padded: Any = _nothing  # a weak reference to max pooling's padded columns
+        self.passes: list[_Running] = []  # the backward passes under way, innermost last
 
     def forward(self, op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         if self.previous is not None:
@@ -99,7 +106,7 @@ class _Watcher:
         if out.creator is op:
             _record(op, out)
         if not _finite(out.data) and not self._padding(op, inputs, out):
-            _forward_failed(op, inputs, out)
+            _forward_failed(op, inputs, out, self.passes[-1] if self.passes else None)
 
     def _padding(self, op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> bool:
         """True for max pooling's own -inf padding, made by Im2Col and carried by a reshape."""
@@ -112,9 +119,25 @@ class _Watcher:
         self.padded = weakref.ref(out)
         return True
 
+    def backward_pass(self, running: bool) -> None:
+        if hasattr(self.previous, "backward_pass"):
+            self.previous.backward_pass(running)
+        if running:
+            self.passes.append((None, None, False))
+        elif self.passes:  # why: a pass that started before the watcher did has no entry
+            self.passes.pop()
+
+    def before_backward(self, op: Op, gy: Tensor) -> None:
+        if hasattr(self.previous, "before_backward"):
+            self.previous.before_backward(op, gy)
+        if self.passes:
+            self.passes[-1] = (op, gy, True)
+
     def backward(self, op: Op, gy: Tensor, gxs: tuple[Tensor | None, ...]) -> None:
         if self.previous is not None:
             self.previous.backward(op, gy, gxs)
+        if self.passes:  # why: what runs next is the engine's work on these gradients
+            self.passes[-1] = (op, gy, False)
         bad = [i for i, gx in enumerate(gxs) if gx is not None and not _finite(gx.data)]
         if bad or not _finite(gy.data):
             i = bad[0] if bad else 0
@@ -301,12 +324,14 @@ def _origin(x: Tensor) -> str:
     return f"made by {type(x.creator).__name__} outside detect_anomaly()"
 
 
-def _forward_failed(op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
+def _forward_failed(
+    op: Op, inputs: tuple[Tensor, ...], out: Tensor, running: _Running | None
+) -> None:
+    """Raise for a bad result of ``op``; ``running`` is where the backward pass running it is."""
     name = type(op).__name__
-    frame, child = _backprop_frame()
-    if frame is not None:  # an op that backward runs: a failure of that backward
-        owner, gy = frame.f_locals.get("op"), frame.f_locals.get("g")
-        if child is not None and child.f_code.co_name == "backward":
+    if running is not None:  # an op that backward runs: a failure of that backward
+        owner, gy, inside = running
+        if inside:
             what = f"in the {name} it computes"
         elif owner is None:
             what = "when adding up the seeds of an output listed twice"
@@ -373,17 +398,6 @@ def _backward_failed(
     if blamed:
         lines += _hint(_BACKWARD_HINTS, op, produced)
     raise FloatingPointError("\n".join(lines))
-
-
-def _backprop_frame() -> tuple[FrameType | None, FrameType | None]:
-    """The innermost running ``_backprop`` and the frame it called, or (None, None)."""
-    frame: FrameType | None = sys._getframe(1)
-    child = None
-    while frame is not None:
-        if frame.f_code is _BACKPROP:
-            return frame, child
-        child, frame = frame, frame.f_back
-    return None, None
 
 
 __all__ = ["detect_anomaly"]

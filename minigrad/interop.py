@@ -2,8 +2,9 @@
 
 ``np.exp(t)``, ``array * t``, ``np.sum(t, axis=0)`` and ``np.concatenate([a, b])`` reach
 minigrad through NumPy's two override protocols, ``__array_ufunc__`` (NEP 13) and
-``__array_function__`` (NEP 18). The ufuncs and functions in the tables below run the very op
-the Tensor method runs, so they are recorded and differentiated exactly like it.
+``__array_function__`` (NEP 18), whose hooks on Tensor (`minigrad.values.NumPyMethods`) call
+`array_ufunc` and `array_function` here. The ufuncs and functions in the tables below run the
+very op the Tensor method runs, so they are recorded and differentiated exactly like it.
 
 The safety rule: a NumPy call minigrad cannot record, given a tensor that requires grad,
 does not hand back a float array computed from it, because the user would get a constant where
@@ -25,106 +26,15 @@ The Tensor operators (``t + u``, ``t @ w``) never come here: they call their ops
 
 from __future__ import annotations
 
-import functools
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-# why: tensor, ops and functional import or define Tensor, which subclasses NumPyMethods below,
-# so they do not exist yet when this module is imported; they are looked up on the package when
-# called
-import minigrad
-
-if TYPE_CHECKING:
-    from minigrad.tensor import Tensor
-
-
-class NumPyMethods:
-    """The NumPy side of :class:`~minigrad.Tensor`: its NumPy-named methods and protocols.
-
-    A base class of ``Tensor`` (so ``tensor.py`` stays short); every method is a Tensor method.
-    """
-
-    __slots__ = ()
-
-    def sin(self) -> Tensor:
-        """sin x;  d/dx = cos x.
-
-        >>> minigrad.Tensor([0.0, np.pi / 2]).sin().numpy()
-        array([0., 1.])
-        """
-        return minigrad.ops.Sin.apply(self)
-
-    def cos(self) -> Tensor:
-        """cos x;  d/dx = -sin x.
-
-        >>> minigrad.Tensor([0.0, np.pi]).cos().numpy()
-        array([ 1., -1.])
-        """
-        return minigrad.ops.Cos.apply(self)
-
-    def square(self) -> Tensor:
-        """x * x;  d/dx = 2x.
-
-        >>> minigrad.Tensor([-3.0, 2.0]).square().numpy()
-        array([9., 4.])
-        """
-        return self * self
-
-    def log1p(self) -> Tensor:
-        """ln(1 + x), accurate for tiny x;  d/dx = 1 / (1 + x).
-
-        >>> float(minigrad.Tensor(1e-20).log1p().data)
-        1e-20
-        """
-        return minigrad.ops.Log1p.apply(self)
-
-    def expm1(self) -> Tensor:
-        """e^x - 1, accurate for tiny x;  d/dx = e^x.
-
-        >>> float(minigrad.Tensor(1e-20).expm1().data)
-        1e-20
-        """
-        return minigrad.ops.Expm1.apply(self)
-
-    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
-        """Index of the largest value along ``axis`` (of the flattened values if None), as NumPy.
-
-        A plain integer array (an ``np.intp`` for ``axis=None``): indices have no gradient.
-
-        >>> minigrad.Tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(axis=1)
-        array([1, 0])
-        """
-        return self.data.argmax(axis=axis, keepdims=keepdims)
-
-    def flatten(self) -> Tensor:
-        """The values as one axis, in C order.
-
-        >>> minigrad.Tensor([[1.0, 2.0], [3.0, 4.0]]).flatten().numpy()
-        array([1., 2., 3., 4.])
-        """
-        return self.reshape(-1)
-
-    # --- the protocols ------------------------------------------------------------------------
-    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        """NumPy's ufuncs (``np.exp(t)``, ``array * t``): see :func:`array_ufunc`."""
-        return array_ufunc(ufunc, method, inputs, kwargs)
-
-    def __array_function__(
-        self, func: Callable[..., Any], types: Any, args: tuple, kwargs: dict
-    ) -> Any:
-        """NumPy's functions (``np.sum(t)``, ``np.concatenate``): see :func:`array_function`."""
-        return array_function(func, types, args, kwargs)
-
-    def __dlpack__(self, **kwargs: Any) -> Any:
-        """A DLPack capsule of the data (NumPy's own): consumers share its memory."""
-        return self.data.__dlpack__(**kwargs)
-
-    def __dlpack_device__(self) -> tuple[int, int]:
-        """(device type, device id) of the data: the CPU."""
-        return self.data.__dlpack_device__()
+from minigrad import functional as F
+from minigrad import ops, values
+from minigrad.tensor import Tensor, as_tensor, is_grad_enabled
 
 
 def from_dlpack(x: Any) -> Tensor:
@@ -146,7 +56,7 @@ def from_dlpack(x: Any) -> Tensor:
             f"array), got {type(x).__name__}; for other data use mg.Tensor(x), which copies "
             f"only when it must"
         )
-    return minigrad.Tensor(np.from_dlpack(x))
+    return Tensor(np.from_dlpack(x))
 
 
 # --- the safety rule --------------------------------------------------------------------------
@@ -159,12 +69,12 @@ class _NoGradientDtype(_CannotRecord):
 
 
 def _is_tensor(x: Any) -> bool:
-    return isinstance(x, NumPyMethods)
+    return isinstance(x, Tensor)
 
 
 def _requires_grad(obj: Any) -> bool:
     """True if a Tensor that requires grad is in ``obj`` (lists, tuples, dict values)."""
-    if isinstance(obj, NumPyMethods):
+    if isinstance(obj, Tensor):
         return obj.requires_grad
     if isinstance(obj, list | tuple):
         return any(_requires_grad(x) for x in obj)
@@ -175,7 +85,7 @@ def _requires_grad(obj: Any) -> bool:
 
 def _plain(obj: Any) -> Any:
     """``obj`` with every Tensor replaced by its data (through lists, tuples, dict values)."""
-    if isinstance(obj, NumPyMethods):
+    if isinstance(obj, Tensor):
         return obj.data
     if isinstance(obj, list):
         return [_plain(x) for x in obj]
@@ -232,7 +142,7 @@ def _on_data(
     call writes into one of its arguments.
     """
     checked = (args[1:], kwargs) if func in _SHAPE_ONLY else (args, kwargs)
-    tracked = minigrad.is_grad_enabled() and _requires_grad(checked)
+    tracked = is_grad_enabled() and _requires_grad(checked)
     out = kwargs.get("out")
     if isinstance(out, tuple) and all(o is None for o in out):
         out = None
@@ -278,31 +188,28 @@ def _refusal(name: str, func: Any, reason: _CannotRecord | None, writes: bool) -
 
 
 # --- ufuncs -----------------------------------------------------------------------------------
-@functools.cache
-def _ufunc_ops() -> dict[np.ufunc, Callable[..., Tensor]]:
-    """ufunc -> the function the Tensor operator or method runs (built at first use)."""
-    ops, F = minigrad.ops, minigrad.functional
-    return {
-        np.add: ops.Add.apply,
-        np.subtract: ops.Sub.apply,
-        np.multiply: ops.Mul.apply,
-        np.divide: ops.Div.apply,
-        np.power: ops.Pow.apply,
-        np.matmul: ops.MatMul.apply,
-        np.negative: ops.Neg.apply,
-        np.exp: ops.Exp.apply,
-        np.log: ops.Log.apply,
-        np.sqrt: ops.Sqrt.apply,
-        np.absolute: ops.Abs.apply,
-        np.tanh: ops.Tanh.apply,
-        np.sin: ops.Sin.apply,
-        np.cos: ops.Cos.apply,
-        np.log1p: ops.Log1p.apply,
-        np.expm1: ops.Expm1.apply,
-        np.square: lambda x: minigrad.tensor.as_tensor(x).square(),
-        np.maximum: F.maximum,
-        np.minimum: F.minimum,
-    }
+# ufunc -> the function the Tensor operator or method runs
+_UFUNC_OPS: dict[np.ufunc, Callable[..., Tensor]] = {
+    np.add: ops.Add.apply,
+    np.subtract: ops.Sub.apply,
+    np.multiply: ops.Mul.apply,
+    np.divide: ops.Div.apply,
+    np.power: ops.Pow.apply,
+    np.matmul: ops.MatMul.apply,
+    np.negative: ops.Neg.apply,
+    np.exp: ops.Exp.apply,
+    np.log: ops.Log.apply,
+    np.sqrt: ops.Sqrt.apply,
+    np.absolute: ops.Abs.apply,
+    np.tanh: ops.Tanh.apply,
+    np.sin: ops.Sin.apply,
+    np.cos: ops.Cos.apply,
+    np.log1p: ops.Log1p.apply,
+    np.expm1: ops.Expm1.apply,
+    np.square: lambda x: as_tensor(x).square(),
+    np.maximum: F.maximum,
+    np.minimum: F.minimum,
+}
 
 
 # keyword arguments of a ufunc call that change nothing at these values
@@ -318,14 +225,14 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
     for x in inputs + kwargs.get("out", ()):
         if not isinstance(x, _KNOWN) and getattr(type(x), "__array_ufunc__", None) is not None:
             return NotImplemented  # why: NEP 13; another array type may know what to do
-    op = _ufunc_ops().get(ufunc)
+    op = _UFUNC_OPS.get(ufunc)
     if op is not None and method == "__call__" and not kwargs:
         return op(*inputs)  # why: the common case (array * t, np.exp(t)) without more checks
     try:
         if method == "__call__" and op is not None:
             return _call(op, ufunc, inputs, kwargs)
         if method == "outer" and op is not None and ufunc.nin == 2:
-            a, b = minigrad.tensor.as_tensor(inputs[0]), minigrad.tensor.as_tensor(inputs[1])
+            a, b = as_tensor(inputs[0]), as_tensor(inputs[1])
             return _call(op, ufunc, (a.reshape(a.shape + (1,) * b.ndim), b), kwargs)
         if method == "reduce" and ufunc in _REDUCTIONS:
             return _REDUCTIONS[ufunc](*inputs, **{"axis": 0, **kwargs})
@@ -337,8 +244,8 @@ def array_ufunc(ufunc: np.ufunc, method: str, inputs: tuple, kwargs: dict) -> An
 
 
 # operand types NumPy and minigrad handle themselves
-_KNOWN = (NumPyMethods, np.ndarray, np.generic, int, float, complex)
-_ARRAYS = (NumPyMethods, np.ndarray)
+_KNOWN = (Tensor, np.ndarray, np.generic, int, float, complex)
+_ARRAYS = (Tensor, np.ndarray)
 
 
 def _call(op: Callable[..., Tensor], ufunc: np.ufunc, inputs: tuple, kwargs: dict) -> Tensor:
@@ -365,7 +272,7 @@ def _call(op: Callable[..., Tensor], ufunc: np.ufunc, inputs: tuple, kwargs: dic
 
 def _cast(x: Any, dtype: Any) -> Tensor:
     """``x`` as a Tensor of the float ``dtype`` (a recorded cast), for a ``dtype=`` argument."""
-    x, dtype = minigrad.tensor.as_tensor(x), np.dtype(dtype)
+    x, dtype = as_tensor(x), np.dtype(dtype)
     if dtype.kind not in "fc":
         raise _NoGradientDtype(f"dtype={dtype}", f"{dtype} values have no gradient")
     return x if x.dtype == dtype else x.astype(dtype)
@@ -399,19 +306,19 @@ def _reduced(x: Tensor, dtype: Any, where: Any) -> Tensor:
     """``x`` cast to ``dtype`` and with the entries ``where`` leaves out set to zero."""
     x = x if dtype is None else _cast(x, dtype)
     if not _is_default(where, True):
-        x = minigrad.functional.where(where, x, 0)  # why: left-out entries add nothing
+        x = F.where(where, x, 0)  # why: left-out entries add nothing
     return x
 
 
 def _sum(a, axis=None, dtype=None, out=None, keepdims=False, initial=None, where=True):
     _no_out("sum", out)
-    y = _reduced(minigrad.tensor.as_tensor(a), dtype, where).sum(axis, keepdims)
+    y = _reduced(as_tensor(a), dtype, where).sum(axis, keepdims)
     return y if initial is None else y + initial
 
 
 def _mean(a, axis=None, dtype=None, out=None, keepdims=False, *, where=True):
     _no_out("mean", out)
-    x = minigrad.tensor.as_tensor(a)
+    x = as_tensor(a)
     if _is_default(where, True):
         return (x if dtype is None else _cast(x, dtype)).mean(axis, keepdims)
     count = np.sum(np.broadcast_to(_plain(where), x.shape), axis=axis, keepdims=keepdims)
@@ -434,7 +341,7 @@ def _extreme(largest: bool, a, axis, out, keepdims, initial, where) -> Tensor:
     if not _is_default(where, True):
         fill = "-np.inf" if largest else "np.inf"
         raise _CannotRecord("a where= mask", f"use np.{name}(mg.where(mask, x, {fill}), ...)")
-    x, F = minigrad.tensor.as_tensor(a), minigrad.functional
+    x = as_tensor(a)
     y = x.max(axis, keepdims) if largest else x.min(axis, keepdims)
     if initial is None:
         return y
@@ -448,11 +355,11 @@ def _reshape(a, /, shape=None, order="C", *, newshape=None, copy=None):
     if order != "C" or copy is False:
         what = f"order={order!r}" if order != "C" else "copy=False"
         raise _CannotRecord(what, "minigrad reshapes in C order, a view when it can")
-    return minigrad.tensor.as_tensor(a).reshape(newshape if shape is None else shape)
+    return as_tensor(a).reshape(newshape if shape is None else shape)
 
 
 def _transpose(a, axes=None):
-    return minigrad.tensor.as_tensor(a).transpose(*(() if axes is None else (axes,)))
+    return as_tensor(a).transpose(*(() if axes is None else (axes,)))
 
 
 def _joined(name: str, arrays: Any, out: Any, dtype: Any, casting: str) -> list[Tensor]:
@@ -465,12 +372,12 @@ def _joined(name: str, arrays: Any, out: Any, dtype: Any, casting: str) -> list[
 def _concatenate(arrays, /, axis=0, out=None, *, dtype=None, casting="same_kind"):
     arrays = _joined("concatenate", arrays, out, dtype, casting)
     if axis is None:  # as NumPy: join the flattened arrays
-        arrays, axis = [minigrad.tensor.as_tensor(x).reshape(-1) for x in arrays], 0
-    return minigrad.functional.concatenate(arrays, axis=axis)
+        arrays, axis = [as_tensor(x).reshape(-1) for x in arrays], 0
+    return F.concatenate(arrays, axis=axis)
 
 
 def _stack(arrays, axis=0, out=None, *, dtype=None, casting="same_kind"):
-    return minigrad.functional.stack(_joined("stack", arrays, out, dtype, casting), axis=axis)
+    return F.stack(_joined("stack", arrays, out, dtype, casting), axis=axis)
 
 
 def _where(condition, x=_MISSING, y=_MISSING, /):
@@ -478,7 +385,7 @@ def _where(condition, x=_MISSING, y=_MISSING, /):
         return np.where(_plain(condition))
     if x is _MISSING or y is _MISSING:
         raise ValueError("np.where needs both x and y, or neither")
-    return minigrad.functional.where(condition, x, y)
+    return F.where(condition, x, y)
 
 
 def _clip(a, a_min=_MISSING, a_max=_MISSING, out=None, *, min=_MISSING, max=_MISSING, **kwargs):
@@ -488,7 +395,7 @@ def _clip(a, a_min=_MISSING, a_max=_MISSING, out=None, *, min=_MISSING, max=_MIS
             raise _CannotRecord(f"{key}={value!r}", "leave that argument out")
     lo = a_min if a_min is not _MISSING else (None if min is _MISSING else min)
     hi = a_max if a_max is not _MISSING else (None if max is _MISSING else max)
-    x, F = minigrad.tensor.as_tensor(a), minigrad.functional
+    x = as_tensor(a)
     if _is_tensor(lo) or _is_tensor(hi):  # why: bounds that are Tensors get gradients too
         x = x if lo is None else F.maximum(x, lo)
         return x if hi is None else F.minimum(x, hi)
@@ -499,33 +406,33 @@ def _dot(a, b, out=None):
     _no_out("dot", out)
     ndims = np.ndim(_plain(a)), np.ndim(_plain(b))
     if 0 in ndims:
-        return minigrad.ops.Mul.apply(a, b)
+        return ops.Mul.apply(a, b)
     if max(ndims) > 2:
         raise _CannotRecord(
             "operands of more than 2 axes",
             "np.dot then sums over other axes than np.matmul; use np.matmul or @ (batched)",
         )
-    return minigrad.ops.MatMul.apply(a, b)
+    return ops.MatMul.apply(a, b)
 
 
 def _ravel(a, order="C"):
     if order != "C":
         raise _CannotRecord(f"order={order!r}", "minigrad flattens in C order")
-    return minigrad.tensor.as_tensor(a).flatten()
+    return as_tensor(a).flatten()
 
 
 def _squeeze(a, axis=None):
-    x = minigrad.tensor.as_tensor(a)
+    x = as_tensor(a)
     return x.reshape(np.squeeze(x.data, axis).shape)  # why: NumPy checks the axes
 
 
 def _expand_dims(a, axis):
-    x = minigrad.tensor.as_tensor(a)
+    x = as_tensor(a)
     return x.reshape(np.expand_dims(x.data, axis).shape)
 
 
 def _broadcast_to(array, shape, subok=False):
-    return minigrad.tensor.as_tensor(array).broadcast_to(np.broadcast_shapes(shape))
+    return as_tensor(array).broadcast_to(np.broadcast_shapes(shape))
 
 
 def _astype(x, dtype, /, *, copy=True, device=None):
@@ -553,3 +460,8 @@ _FUNCTIONS: dict[Callable[..., Any], Callable[..., Any]] = {
 }
 if hasattr(np, "astype"):  # NumPy 2
     _FUNCTIONS[np.astype] = _astype
+
+
+# why: Tensor's protocol hooks (values.NumPyMethods) call array_ufunc and array_function here;
+# this module imports the engine, so the engine cannot import it and is told where it is
+values.numpy_calls = sys.modules[__name__]

@@ -6,6 +6,15 @@ inputs; the recorded ops form a DAG. ``backward()`` sorts that DAG once
 (iteratively, deterministically) and runs each op's backward in reverse
 topological order, so a node's gradient is complete (summed over every consumer)
 before it flows further back.
+
+An observer in ``observer`` (mg.compile's tracer, mg.detect_anomaly's watcher) is told what
+the engine does: ``forward(op, inputs, out)`` after every op runs, ``backward(op, gy, gxs)``
+after each op's backward, and, if it has these methods, ``accumulate(leaf, g)`` before a
+leaf's ``.grad`` is updated, ``before_backward(op, gy)`` before each op's backward, and
+``backward_pass(True)`` / ``backward_pass(False)`` when a backward pass starts (before its
+seeds are added up) and ends (also on an error). The ops an observer sees between
+``before_backward`` and ``backward`` are that op's backward; after them, until the next
+``before_backward`` or the end of the pass, the engine summing and converting its gradients.
 """
 
 from __future__ import annotations
@@ -18,8 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, DTypeLike
 
-from minigrad.interop import NumPyMethods
-from minigrad.values import TensorValues
+from minigrad.values import NumPyMethods, TensorValues
 
 _grad_enabled = True
 # why: one watcher of every op (mg.compile's tracer, mg.detect_anomaly); None costs one test
@@ -76,10 +84,11 @@ def enable_grad() -> _GradMode:
 class Tensor(TensorValues, NumPyMethods):
     """An n-dimensional array that is a node of the recorded graph.
 
-    Everything defined here is recorded. Two bases add what is not: conversions to Python
-    and NumPy values, comparisons and in-place operators (`minigrad.values.TensorValues`),
-    and NumPy's ufuncs and functions on Tensors with gradients, DLPack and the NumPy-named
-    methods such as ``sin`` and ``argmax`` (`minigrad.interop.NumPyMethods`).
+    Everything defined here is recorded. Two bases add what is not: ``shape`` and the other
+    attributes of the values, conversions to Python and NumPy values, comparisons and in-place
+    operators (`minigrad.values.TensorValues`); and the hooks through which NumPy's ufuncs and
+    functions reach `minigrad.interop` and its gradients, DLPack and the NumPy-named methods
+    such as ``argmax`` (`minigrad.values.NumPyMethods`).
 
     >>> x = Tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
     >>> y = (x * x).sum()
@@ -112,23 +121,6 @@ class Tensor(TensorValues, NumPyMethods):
         self.creator: Op | None = None
         self.name: str | None = None
         self._version = 0
-
-    # --- NumPy-like attributes -------------------------------------------------------------
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
-
-    @property
-    def size(self) -> int:
-        return self.data.size
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
 
     def _mark_written(self) -> None:
         """Its values were changed in place (see `mark_written`)."""
@@ -263,6 +255,38 @@ class Tensor(TensorValues, NumPyMethods):
     def tanh(self) -> Tensor:
         """Hyperbolic tangent."""
         return ops.Tanh.apply(self)
+
+    def sin(self) -> Tensor:
+        """sin x;  d/dx = cos x.
+
+        >>> Tensor([0.0, np.pi / 2]).sin().numpy()
+        array([0., 1.])
+        """
+        return ops.Sin.apply(self)
+
+    def cos(self) -> Tensor:
+        """cos x;  d/dx = -sin x.
+
+        >>> Tensor([0.0, np.pi]).cos().numpy()
+        array([ 1., -1.])
+        """
+        return ops.Cos.apply(self)
+
+    def log1p(self) -> Tensor:
+        """ln(1 + x), accurate for tiny x;  d/dx = 1 / (1 + x).
+
+        >>> float(Tensor(1e-20).log1p().data)
+        1e-20
+        """
+        return ops.Log1p.apply(self)
+
+    def expm1(self) -> Tensor:
+        """e^x - 1, accurate for tiny x;  d/dx = e^x.
+
+        >>> float(Tensor(1e-20).expm1().data)
+        1e-20
+        """
+        return ops.Expm1.apply(self)
 
     def sigmoid(self) -> Tensor:
         """1 / (1 + e^-x), computed without overflow."""
@@ -516,15 +540,18 @@ def _backprop(
     """
     order = toposort(roots, _graph_parents)
     grads: dict[Tensor, Tensor] = {}  # why: Tensors hash by identity, like id() but cheaper
-    for root, seed in zip(roots, seeds, strict=True):
-        seed = as_tensor(seed)
-        grads[root] = grads[root] + seed if root in grads else seed
     found: dict[Tensor, Tensor] = {}
     grads_in_use: set[int] = set()  # why: ids of arrays that a leaf's .grad already is
     global _grad_enabled
-    # why: set as _GradMode would, without a context-manager object per backward
-    previous, _grad_enabled = _grad_enabled, create_graph
+    previous = _grad_enabled
+    if observer is not None and hasattr(observer, "backward_pass"):
+        observer.backward_pass(True)
     try:
+        for root, seed in zip(roots, seeds, strict=True):  # under the caller's grad mode
+            seed = as_tensor(seed)
+            grads[root] = grads[root] + seed if root in grads else seed
+        # why: set as _GradMode would, without a context-manager object per backward
+        _grad_enabled = create_graph
         while order:  # why: popping lets each tensor go as soon as its gradient has flowed
             node = order.pop()
             g = grads.pop(node, None)
@@ -537,6 +564,8 @@ def _backprop(
                 if targets is None:
                     _accumulate(node, g.data, grads_in_use)
                 continue
+            if observer is not None and hasattr(observer, "before_backward"):
+                observer.before_backward(op, g)
             gxs = op.backward(g)
             if type(gxs) is not tuple:
                 gxs = (gxs,)
@@ -558,6 +587,8 @@ def _backprop(
                 op.free()
     finally:
         _grad_enabled = previous
+        if observer is not None and hasattr(observer, "backward_pass"):
+            observer.backward_pass(False)
     return found
 
 

@@ -1,8 +1,11 @@
-"""How a Tensor hands its values to Python and NumPy: conversions, comparisons, ``+=``.
+"""How a Tensor meets Python and NumPy: conversions, comparisons, ``+=``, NumPy's protocols.
 
-None of this is recorded in the graph, so it lives outside the engine (``tensor.py``):
-``Tensor`` inherits it. ``np.asarray(t)``, ``float(loss)``, ``f"{loss:.3f}"`` and
-``t == u`` (a plain boolean array) work as they do on a NumPy array.
+Two bases of ``Tensor``, kept outside the engine (``tensor.py``). ``TensorValues`` hands the
+values to Python and NumPy and is never recorded: ``np.asarray(t)``, ``float(loss)``,
+``f"{loss:.3f}"`` and ``t == u`` (a plain boolean array) work as they do on a NumPy array.
+``NumPyMethods`` adds the NumPy-named methods (``argmax``, ``flatten``), DLPack, and the hooks
+of NumPy's two override protocols, which hand ``np.exp(t)`` or ``np.sum(t)`` to
+`minigrad.interop`, where NumPy's calls are mapped to ops.
 
 >>> import minigrad as mg
 >>> loss = mg.Tensor([0.5, 0.75]).sum()
@@ -12,10 +15,15 @@ None of this is recorded in the graph, so it lives outside the engine (``tensor.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numpy.typing import DTypeLike
+
+# why: NumPy's calls on a Tensor become ops, and ops need Tensor, so the module that maps them,
+# minigrad.interop (which imports the engine), puts itself here when the package is imported
+numpy_calls: Any = None
 
 
 def _values(x: Any) -> Any:
@@ -27,6 +35,23 @@ class TensorValues:
 
     __slots__ = ()
     data: np.ndarray
+
+    # --- NumPy-like attributes -------------------------------------------------------------
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
 
     def __len__(self) -> int:
         return len(self.data)
@@ -120,3 +145,59 @@ class TensorValues:
         self.data[...] = result.data
         self._mark_written()  # type: ignore[attr-defined]
         return self
+
+
+class NumPyMethods:
+    """The NumPy side of ``Tensor``: NumPy-named methods, NumPy's protocols and DLPack."""
+
+    __slots__ = ()
+    data: np.ndarray
+
+    def square(self) -> Any:
+        """x * x;  d/dx = 2x.
+
+        >>> import minigrad as mg
+        >>> mg.Tensor([-3.0, 2.0]).square().numpy()
+        array([9., 4.])
+        """
+        return self * self  # type: ignore[operator]
+
+    def argmax(self, axis: int | None = None, keepdims: bool = False) -> Any:
+        """Index of the largest value along ``axis`` (of the flattened values if None), as NumPy.
+
+        A plain integer array (an ``np.intp`` for ``axis=None``): indices have no gradient.
+
+        >>> import minigrad as mg
+        >>> mg.Tensor([[1.0, 5.0], [7.0, 2.0]]).argmax(axis=1)
+        array([1, 0])
+        """
+        return self.data.argmax(axis=axis, keepdims=keepdims)
+
+    def flatten(self) -> Any:
+        """The values as one axis, in C order.
+
+        >>> import minigrad as mg
+        >>> mg.Tensor([[1.0, 2.0], [3.0, 4.0]]).flatten().numpy()
+        array([1., 2., 3., 4.])
+        """
+        return self.reshape(-1)  # type: ignore[attr-defined]
+
+    # --- the protocols ------------------------------------------------------------------------
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy's ufuncs (``np.exp(t)``, ``array * t``): see `minigrad.interop.array_ufunc`."""
+        return numpy_calls.array_ufunc(ufunc, method, inputs, kwargs)
+
+    def __array_function__(
+        self, func: Callable[..., Any], types: Any, args: tuple, kwargs: dict
+    ) -> Any:
+        """NumPy's functions (``np.sum(t)``, ``np.concatenate``): see
+        `minigrad.interop.array_function`."""
+        return numpy_calls.array_function(func, types, args, kwargs)
+
+    def __dlpack__(self, **kwargs: Any) -> Any:
+        """A DLPack capsule of the data (NumPy's own): consumers share its memory."""
+        return self.data.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        """(device type, device id) of the data: the CPU."""
+        return self.data.__dlpack_device__()

@@ -47,6 +47,7 @@ def test_forward_failure_names_the_op_the_line_and_its_text():
 
 def test_off_by_default_and_outside_nothing_is_checked_or_recorded():
     assert tensor.observer is None
+    gc.collect()  # why: records of earlier tests' dead ops must not leave during the count
     before = len(debug._sites)
     x = mg.Tensor([0.0, 1.0], requires_grad=True)
     y = x.log()  # -inf, silently, as NumPy
@@ -242,6 +243,51 @@ def test_a_gradient_converted_to_the_inputs_dtype_is_checked():
     assert "when converting its gradient to the input's dtype, float32" in message(run)
 
 
+def test_seeds_of_an_output_listed_twice_that_overflow_are_named():
+    x = mg.Tensor([1.0], requires_grad=True)
+
+    def run():
+        with mg.detect_anomaly():
+            y = x * 2
+            mg.grad([y, y], [x], grad_outputs=[np.array([1e308]), np.array([1e308])])
+
+    text = message(run)
+    assert text.startswith("backward: the seeds of an output listed twice add up to inf")
+    assert "the sum overflowed" in text
+
+
+def test_after_a_backward_pass_a_bad_forward_is_a_forward_failure():
+    x = mg.Tensor([0.0], requires_grad=True)
+    with mg.detect_anomaly():
+        (x * 2).sum().backward(retain_graph=True)
+        with pytest.raises(FloatingPointError, match="^backward of Sqrt"):
+            x.sqrt().sum().backward()  # a pass that ends in an error
+        assert message(lambda: x.log()).startswith("forward of Log produced -inf")
+
+
+class _GradInside(mg.tensor.Op):
+    """y = x; its backward runs a backward pass of its own, then divides by zero."""
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        z = mg.Tensor(self.inputs[0].data, requires_grad=True)
+        mg.grad((z * z).sum(), [z])
+        return gy / mg.Tensor(np.zeros(gy.shape))
+
+
+def test_a_backward_pass_inside_an_ops_backward_leaves_the_blame_on_that_op():
+    x = mg.Tensor([1.0], requires_grad=True)
+
+    def run():
+        with mg.detect_anomaly():
+            _GradInside.apply(x).sum().backward()
+
+    text = message(run)
+    assert text.startswith("backward of _GradInside produced inf in 1 of 1 values in the Div")
+
+
 def test_forward_outside_backward_inside_says_the_line_is_unknown():
     x = mg.Tensor([0.0], requires_grad=True)
     y = x.sqrt().sum()
@@ -330,6 +376,26 @@ def test_another_observer_is_chained_inside_and_restored_after():
         assert tensor.observer is tracer
     finally:
         tensor.observer = None
+
+
+def test_an_observer_below_that_watches_backward_passes_is_told_of_them_too():
+    told = []
+
+    class PassTracer(Tracer):
+        def backward_pass(self, running):
+            told.append(running)
+
+        def before_backward(self, op, gy):
+            told.append(type(op).__name__)
+
+    tensor.observer = PassTracer()
+    try:
+        x = mg.Tensor([1.0, 2.0], requires_grad=True)
+        with mg.detect_anomaly():
+            (x * 2).sum().backward()
+    finally:
+        tensor.observer = None
+    assert told == [True, "Sum", "Mul", False]
 
 
 def test_an_observer_set_inside_and_restored_leaves_the_check_on():

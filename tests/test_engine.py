@@ -388,3 +388,41 @@ def test_truth_value_follows_numpy():
     assert not Tensor(0.0) and Tensor([2.0])
     with pytest.raises(ValueError, match="ambiguous"):
         bool(Tensor([1.0, 2.0]))
+
+
+class _PassWatcher:
+    """An observer that watches backward passes: it keeps what the engine tells it."""
+
+    def __init__(self):
+        self.told = []
+
+    def forward(self, op, inputs, out):
+        pass
+
+    def backward_pass(self, running):
+        self.told.append(("pass", running))
+
+    def before_backward(self, op, gy):
+        self.told.append(("before", type(op).__name__))
+
+    def backward(self, op, gy, gxs):
+        self.told.append(("after", type(op).__name__))
+
+
+def test_an_observer_is_told_each_backward_and_where_the_pass_starts_and_ends():
+    from minigrad import tensor
+
+    x = leaf([1.0, 2.0])
+    watcher = tensor.observer = _PassWatcher()
+    try:
+        (x * 3).sum().backward()
+        y = (x * 3).sum()
+        with mg.no_grad():
+            x += 1.0  # why: makes the backward below fail, after its pass has started
+        with pytest.raises(RuntimeError, match="changed in place"):
+            y.backward()
+    finally:
+        tensor.observer = None
+    one_pass = [("before", "Sum"), ("after", "Sum"), ("before", "Mul"), ("after", "Mul")]
+    # the second pass fails on Mul's input, after Mul's backward: its end is told all the same
+    assert watcher.told == [("pass", True), *one_pass, ("pass", False)] * 2
