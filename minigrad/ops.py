@@ -526,13 +526,17 @@ class SoftmaxCrossEntropy(Op):
                 gx = self.p * (t.data.sum(axis=1, keepdims=True) * scale)
                 gx -= t.data * scale
             return Tensor(gx), None
-        from minigrad.functional import log_softmax  # why: functional imports this module
-
         # why: create_graph (and learnt targets) need log softmax(x) as a recorded function
         logp = log_softmax(x, axis=1)
         rows = np.eye(x.shape[1], dtype=x.dtype)[t.data] if t.ndim == 1 else t
         gx = (logp.exp() * rows.sum(axis=1, keepdims=True) - rows) * (gy / n)
         return gx, (-logp * (gy / n) if t.requires_grad else None)
+
+
+def log_softmax(x: Tensor, axis: int = -1) -> Tensor:
+    """log(softmax(x)) through the log-sum-exp, in recorded ops (``functional.log_softmax``)."""
+    z = x - x.max(axis=axis, keepdims=True).detach()
+    return z - z.exp().sum(axis=axis, keepdims=True).log()
 
 
 def _labelled(t: np.ndarray, c: int) -> np.ndarray:
