@@ -100,6 +100,13 @@ class _Watcher:
         self.padded: Any = _nothing  # a weak reference to max pooling's padded columns
         self.passes: list[_Running] = []  # the backward passes under way, innermost last
 
+    def __getattr__(self, name: str) -> Any:
+        # why: what the watcher does not watch (gradients stored, effects, layer calls) still
+        # reaches the observer below it, so mg.compile records a step that checks inside
+        if name in _Watcher.__slots__:
+            raise AttributeError(name)
+        return getattr(self.previous, name)
+
     def forward(self, op: Op, inputs: tuple[Tensor, ...], out: Tensor) -> None:
         if self.previous is not None:
             self.previous.forward(op, inputs, out)

@@ -141,6 +141,24 @@ def test_a_step_without_zero_grad_accumulates_and_updates_as_eagerly():
     assert_same(make, data((8, 6), labels=3), calls=5)
 
 
+def test_a_step_that_runs_detect_anomaly_inside_equals_eager():
+    def make():
+        model, loss_layer = mlp(), nn.SoftmaxWithLoss()
+        opt = mg.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, t):
+            opt.zero_grad()
+            with mg.detect_anomaly():
+                value = loss_layer(model(x), t)
+                value.backward()
+            opt.step()
+            return value
+
+        return step, {"model": model, "opt": opt}
+
+    assert_same(make, data((8, 6), labels=3))
+
+
 def test_a_graph_with_labels_as_an_input_equals_eager():
     def model_fn():
         x, t = nn.Input((6,)), nn.Input((), dtype=np.int64)
