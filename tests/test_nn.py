@@ -327,6 +327,23 @@ def test_softmax_with_loss_takes_integer_target_rows_in_a_compiled_step():
         assert float(step(scores, rows).data) == pytest.approx(float(expected.data), rel=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, np.uint8, np.uint64])
+@pytest.mark.parametrize("bad", [3, -1])
+def test_a_compiled_step_checks_the_labels_of_every_batch_with_the_eager_message(dtype, bad):
+    layer = nn.SoftmaxWithLoss()
+    step = mg.compile(lambda x, t: layer(x, t))
+    scores = np.zeros((4, 3))
+    good = np.array([0, 2, 1, 2], dtype=dtype)
+    assert float(step(scores, good).data) == pytest.approx(np.log(3))
+    labels = np.array([0, 2, bad, 1]).astype(dtype)  # -1 wraps around in unsigned dtypes
+    with pytest.raises(ValueError) as eager:
+        layer(scores, labels)
+    with pytest.raises(ValueError) as compiled:
+        step(scores, labels)
+    assert str(compiled.value) == str(eager.value)
+    assert float(step(scores, good[::-1].copy()).data) == pytest.approx(np.log(3))
+
+
 def test_a_compiled_softmax_with_loss_checks_the_sign_of_every_batch_of_rows():
     layer = nn.SoftmaxWithLoss()
     step = mg.compile(lambda x, t: layer(x, t))

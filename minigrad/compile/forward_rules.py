@@ -14,7 +14,7 @@ import numpy as np
 
 from minigrad import ops
 from minigrad.compile.codegen import Var, literal
-from minigrad.compile.runtime import check_labels, softmax_cross_entropy
+from minigrad.compile.runtime import label_positions, softmax_cross_entropy
 from minigrad.tensor import Op
 
 if TYPE_CHECKING:
@@ -116,14 +116,9 @@ def _sce_forward(tr: Tracer, op: Op, ins: list[Var], y: Var) -> None:
     # the op's forward written out, for integer labels
     z, e, s = (tr.temp(h, x.data.nbytes) for h in ("shifted", "probabilities", "row_sums"))
     s.nbytes = n * x.dtype.itemsize
-    rows = tr.array_constant(np.arange(0, n * c, c), "row_starts")
+    rows = tr.array_constant(np.arange(n), "rows")
     labelled = tr.temp("labelled", n * np.dtype(np.intp).itemsize)
-    tr.ns["check_labels"] = check_labels
-    if t.dtype == np.intp:  # why: one reduction checks both ends (a negative label is huge)
-        tr.ns["uintp"] = np.uintp
-        check = "if np.maximum.reduce({4}.view(uintp)) >= %d:\n    check_labels({4}, %d)" % (c, c)
-    else:
-        check = "check_labels({4}, %d)" % c
+    tr.ns["label_positions"] = label_positions
     # why: a max is exact in any order, and over few classes a reduction along the batch of a
     # transposed copy is several times faster than one along each short row
     row_max = "np.maximum.reduce({3}, axis=1, keepdims=True)"
@@ -133,13 +128,12 @@ def _sce_forward(tr: Tracer, op: Op, ins: list[Var], y: Var) -> None:
     # why: the mean as a BLAS product with 1/N weights, faster than two sums and a division;
     # the row sums as the op sums them, so the probabilities are the eager ones, bit for bit
     tr.emit(
-        check + "\n"
-        "{7} = {6} + {4}  # the flat positions of the labelled scores\n"
+        "{7} = label_positions({4}, {6}, %d)  # row * %d + label, each checked\n"
         "{0} = {3} - %s\n"
         "{1} = np.exp({0})\n"
         "{2} = np.add.reduce({1}, axis=1, keepdims=True)\n"
         "{5} = np.asarray(np.vdot({8}, np.log({2})) - np.vdot({8}, {0}.take({7})))\n"
-        "{1} /= {2}" % row_max,
+        "{1} /= {2}" % (c, c, row_max),
         [z, e, s, y],
         [ins[0], ins[1], rows],
     )

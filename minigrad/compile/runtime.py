@@ -47,8 +47,13 @@ def make_result(data: Any, requires_grad: bool = False) -> Tensor:
     return t
 
 
-def check_labels(t: np.ndarray, c: int) -> None:
-    """The cross-entropy's label check (dtype and range), as the op does it."""
-    if t.dtype.kind not in "iu" or t.astype(np.intp, copy=False).view(np.uintp).max() >= c:
-        op = ops.SoftmaxCrossEntropy.__new__(ops.SoftmaxCrossEntropy)
-        op.forward(np.zeros((len(t), c)), t)  # raises the op's own error
+def label_positions(t: np.ndarray, rows: np.ndarray, c: int) -> np.ndarray:
+    """``rows * c + t``, the flat positions of the labelled scores of an (N, c) array, once
+    every label is known to be in 0..c-1; a bad label raises the cross-entropy's own error."""
+    try:
+        return np.ravel_multi_index((rows, t), (len(rows), c))  # why: it checks the range too
+    except (TypeError, ValueError):
+        if t.dtype.kind not in "iu" or t.astype(np.intp, copy=False).view(np.uintp).max() >= c:
+            op = ops.SoftmaxCrossEntropy.__new__(ops.SoftmaxCrossEntropy)
+            op.forward(np.zeros((len(t), c)), t)  # raises the op's own error
+        return rows * c + t.astype(np.intp)  # labels NumPy would not cast safely, all in range
