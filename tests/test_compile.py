@@ -792,3 +792,112 @@ def test_memory_is_flat_over_many_calls_and_not_above_eager():
     assert abs(sizes[-1] - sizes[20]) < 16 * 1024, sizes[::20]
     _, eager_peak = _traced_memory(step_e, args, 200)
     assert peak <= eager_peak, (peak, eager_peak)
+
+
+# --- what a plain SGD step written into the plan must still do as eagerly ----------------------
+def _sgd_step(model_fn=lambda: nn.Affine(4, 3, rng=0), steps=1, lr=0.1, extra=None):
+    def make():
+        model, loss_layer = model_fn(), nn.SoftmaxWithLoss()
+        opt = mg.optim.SGD(model.parameters(), lr=lr)
+
+        def step(x, t):
+            opt.zero_grad()
+            value = loss_layer(model(x), t)
+            value.backward()
+            for _ in range(steps):
+                opt.step()
+            return (value, *extra(model)) if extra else value
+
+        return step, {"model": model, "opt": opt}
+
+    return make
+
+
+def test_two_steps_over_the_same_parameters_equal_eager():
+    assert_same(_sgd_step(steps=2), data((8, 4), labels=3))
+
+
+def test_a_graph_recorded_before_a_compiled_update_cannot_be_backpropagated():
+    step, objs = _sgd_step()()
+    compiled, model = mg.compile(step), objs["model"]
+    x, t = data((8, 4), labels=3)(0)
+    compiled(x, t)
+    compiled(x, t)
+    y = model(mg.Tensor(x)).sum()  # recorded with the weights of now
+    compiled(x, t)  # which the plan's update changes in place
+    with pytest.raises(RuntimeError, match="changed in place"):
+        y.backward()
+
+
+def test_a_numpy_learning_rate_of_another_dtype_updates_as_eagerly():
+    def make():
+        model, loss_layer = nn.Affine(4, 3, rng=0, dtype=np.float32), nn.SoftmaxWithLoss()
+        opt = mg.optim.SGD(model.parameters(), lr=0.1)
+
+        def step(x, t):
+            opt.zero_grad()
+            value = loss_layer(model(x), t)
+            value.backward()
+            opt.step()
+            return value
+
+        return step, {"model": model, "opt": opt}
+
+    fn_e, objs_e = make()
+    fn_c, objs_c = make()
+    compiled = mg.compile(fn_c)
+    for k in range(5):
+        for objs in (objs_e, objs_c):  # a schedule: lr * grad then runs in float64
+            objs["opt"].lr = np.float64(0.123456789) * 0.9**k
+        x, t = data((8, 4), np.float32, labels=3)(k)
+        fn_e(x, t)
+        compiled(x, t)
+    np.testing.assert_array_equal(objs_c["model"].W.data, objs_e["model"].W.data)
+    np.testing.assert_array_equal(objs_c["model"].b.data, objs_e["model"].b.data)
+
+
+def test_an_optimizer_whose_parameter_list_is_edited_is_traced_again():
+    step, objs = _sgd_step(mlp)()
+    step_e, objs_e = _sgd_step(mlp)()
+    compiled = mg.compile(step)
+    batches = data((8, 6), labels=3)
+    for k in range(4):
+        if k == 2:  # drop the first weight from both optimizers
+            for o in (objs["opt"], objs_e["opt"]):
+                o.params[0] = mg.Tensor(np.zeros((6, 5)), requires_grad=True)
+        compiled(*batches(k))
+        step_e(*batches(k))
+    for (name, p), q in zip(
+        objs["model"].named_parameters(), objs_e["model"].parameters(), strict=True
+    ):
+        assert_close(p.data, q.data, name)
+        assert (p.grad is None) == (q.grad is None), name
+        if p.grad is not None:
+            assert_close(p.grad, q.grad, f"{name}.grad")
+
+
+def test_a_zero_dimensional_parameter_gets_an_array_gradient_that_clipping_scales():
+    def make():
+        s = mg.Tensor(np.array(2.0), requires_grad=True)
+        w = mg.Tensor(np.ones(3), requires_grad=True)
+        opt = mg.optim.SGD([s, w], lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            y = (x * w * s).sum()
+            y.backward()
+            nn.clip_grad_norm([s, w], 0.5)
+            opt.step()
+            return y.detach()
+
+        return step, {"s": s, "w": w, "opt": opt}
+
+    assert_same(make, data((3,)))
+    fn, objs = make()
+    mg.compile(fn)(np.arange(3.0))
+    assert type(objs["s"].grad) is np.ndarray and objs["s"].grad.shape == ()
+
+
+def test_a_gradient_read_after_the_step_is_never_written_into():
+    relu_of_grad = _sgd_step(extra=lambda model: (mg.Tensor(model.W.grad).relu(),))
+    assert_same(relu_of_grad, data((8, 4), labels=3))

@@ -49,6 +49,7 @@ class PlanBuilder:
         self.holders: dict[int, str] = {}  # id(Parameter or buffer array) -> expression
         self.grad_state: dict[int, Any] = {}  # id(leaf) -> "none", a Var, or absent: unknown
         self.stored_as_grad: set[int] = set()  # ids of Vars some .grad already holds
+        self.param_lists: dict[int, tuple[list, tuple[int, ...]]] = {}  # watched, by id
         self.consts: dict[tuple, Var] = {}
         self.header = ""
         self.fn_objects: dict[int, Any] = {}

@@ -53,6 +53,11 @@ class Plan:
         # confirmed until a trace on other arguments made the same ones
         self.unconfirmed = made
         self.arguments = [_array_of(a) for a in args] if made else []
+        # the optimizers' parameter lists the plan bakes in, and the tensors they held
+        self.param_lists: list[tuple[list, tuple[int, ...]]] = []
+
+    def same_parameters(self) -> bool:
+        return all(tuple(map(id, ps)) == ids for ps, ids in self.param_lists)
 
     def same_arguments(self, args: tuple) -> bool:
         return len(args) == len(self.arguments) and all(

@@ -26,7 +26,8 @@ def softmax_cross_entropy(x: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.
 
 def accumulate_grad(t: Tensor, g: np.ndarray) -> None:
     """``t.grad += g``, or ``t.grad = g`` (a copy) when it has none: the engine's rule."""
-    t.grad = g.copy() if t.grad is None else t.grad + g
+    g = np.asarray(g)  # why: NumPy gives a scalar for a 0-d result; .grad holds an array
+    t.grad = g.copy() if t.grad is None else np.asarray(t.grad + g)
 
 
 class _Freed(Op):
@@ -39,7 +40,7 @@ _FREED.inputs = None
 
 def make_result(data: Any, requires_grad: bool = False) -> Tensor:
     t = Tensor.__new__(Tensor)
-    t.data = data
+    t.data = data if type(data) is np.ndarray else np.asarray(data)  # why: not a NumPy scalar
     t.grad = t.name = None
     t._version = 0
     t.requires_grad = requires_grad

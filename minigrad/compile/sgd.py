@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from minigrad.compile.codegen import Statement, Var
+from minigrad.tensor import mark_written
 
 if TYPE_CHECKING:
     from minigrad.compile.tracer import Tracer
@@ -34,19 +35,18 @@ _PRODUCT = re.compile(r"\{0\} = np\.dot\((.*)\)")
 
 
 class PlainSGD:
-    """True while an SGD optimizer still does ``p -= lr * grad`` on the traced parameters."""
+    """True while an SGD optimizer still does ``p -= lr * grad`` as the plan writes it."""
 
-    def __init__(self, opt: Any) -> None:
-        self.params = opt.params
-        self.count = len(opt.params)
+    def __init__(self, opt: Any, dtypes: list[np.dtype]) -> None:
+        self.dtypes = dtypes
 
     def __call__(self, opt: Any) -> bool:
+        lr = opt.lr
+        # why: eagerly a Python number is rounded to the parameter's dtype, but a NumPy
+        # number of another dtype (np.float64 with float32 weights) computes lr * grad in its own
+        weak = type(lr) in (float, int) or all(getattr(lr, "dtype", None) == d for d in self.dtypes)
         return (
-            opt.params is self.params
-            and len(self.params) == self.count
-            and not opt.momentum
-            and not opt.weight_decay
-            and "prepare_grads" not in opt.__dict__
+            weak and not opt.momentum and not opt.weight_decay and "prepare_grads" not in vars(opt)
         )
 
 
@@ -112,17 +112,22 @@ def emit_plain_sgd(tr: Tracer, opt: Any, name: str, kept: list[tuple[Any, Var]])
             "\n    {%d} -= %s * {%d}" % (i, lrs[p.data.dtype], n + i)
             for i, (p, _) in enumerate(kept)
         )
+    tensors = [tr.global_var(p, tr.holder(p)) for p, _ in kept]
+    written = ", ".join("{%d}" % (2 * n + i) for i in range(n))
     code = (
         f"squares = {squares}  # NaN and inf survive it\n"
         f"if not plain_sgd({name}) or {name}.check_finite and not isfinite(squares):\n"
         f"    {name}.step()  # as it would without mg.compile (it may skip and warn)\n"
         f"else:  # p -= lr * grad\n"
-        f"    {name}.t += 1{rates}{updates}"
+        f"    {name}.t += 1{rates}{updates}\n"
+        f"    mark_written({written})  # a graph recorded before the update is stale"
     )
     tr.ns["sum_of_squares"] = sum_of_squares
-    tr.ns["plain_sgd"] = PlainSGD(opt)
+    tr.ns["plain_sgd"] = PlainSGD(opt, dtypes)
     tr.ns["isfinite"] = math.isfinite
-    tr.emit_now(code, [], [p for p, _ in pairs] + [g for _, g in pairs], effect=True)
+    tr.ns["mark_written"] = mark_written
+    uses = [p for p, _ in pairs] + [g for _, g in pairs] + tensors
+    tr.emit_now(code, [], uses, effect=True)
 
 
 def _flat_store(tr: Tracer, kept: list[tuple[Any, Var]]) -> str | None:
@@ -133,7 +138,10 @@ def _flat_store(tr: Tracer, kept: list[tuple[Any, Var]]) -> str | None:
     if not kept or None in places or len(dtypes) != 1 or len(set(places)) != len(places):
         return None
     stmts = [tr.stmts[i] for i in places]
-    if not all(_PRODUCT.fullmatch(s.code) and len(s.defs) == 1 and s.alt is None for s in stmts):
+    if not all(
+        _PRODUCT.fullmatch(s.code) and "out=" not in s.code and len(s.defs) == 1 and s.alt is None
+        for s in stmts
+    ):  # why: a product written into an array already (a second step of the same parameter)
         return None
     shapes = [p.data.shape for p, _ in kept]
     dtype = dtypes.pop()

@@ -60,7 +60,9 @@ class Tracer(PlanBuilder):
                 else:
                     setattr(Tensor, name, method)
         self.finish(result)
-        return self.build(params, args), result
+        plan = self.build(params, args)
+        plan.param_lists = list(self.param_lists.values())
+        return plan, result
 
     def bind(self, args: tuple) -> list[str]:
         target = self.fn.forward if isinstance(self.fn, nn_layer.Layer) else self.fn
@@ -149,6 +151,7 @@ class Tracer(PlanBuilder):
                 self.emit_now("{0}.grad = {1}", [], [h, v], effect=True)
                 self.grad_state[id(t)] = v
                 self.stored_as_grad.add(id(v))
+                v.owned = False
         self.slots[1].__set__(t, value)
 
     # --- the observer's methods ---------------------------------------------------------------
@@ -207,17 +210,21 @@ class Tracer(PlanBuilder):
             self.refuse_now(f"the gradient of {holder} was computed outside the traced ops")
         state = self.grad_state.get(id(leaf))
         self.header = f"gradient of {holder}"
+        # why: NumPy gives a scalar for a 0-d result; .grad holds an array, as eagerly
+        wrap = "np.asarray(%s)" if leaf.data.ndim == 0 else "%s"
         if state == "none":
             if v.owned and id(v) not in self.stored_as_grad:
-                self.emit_now("{0}.grad = {1}", [], [h, v], effect=True)
+                self.emit_now("{0}.grad = " + wrap % "{1}", [], [h, v], effect=True)
             else:
-                self.emit_now("{0}.grad = {1}.copy()", [], [h, v], effect=True)
+                copy = "np.array({1})" if leaf.data.ndim == 0 else "{1}.copy()"
+                self.emit_now("{0}.grad = " + copy, [], [h, v], effect=True)
         elif state is not None:  # a Var or "summed": .grad holds an array
-            self.emit_now("{0}.grad = {0}.grad + {1}", [], [h, v], effect=True)
+            self.emit_now("{0}.grad = " + wrap % "{0}.grad + {1}", [], [h, v], effect=True)
         else:
             self.emit_now("accumulate({0}, {1})", [], [h, v], effect=True)
             self.ns["accumulate"] = accumulate_grad
         self.stored_as_grad.add(id(v))
+        v.owned = False  # why: the user holds it now: no later statement may write into it
         # why: a sum is not v, so an optimizer step must read .grad itself
         self.grad_state[id(leaf)] = v if state == "none" else "summed"
         self.keep.append(g)
@@ -254,6 +261,7 @@ class Tracer(PlanBuilder):
         from minigrad.optim import Optimizer
 
         if fn is ops.forget_grads:
+            self.watch_list(args[0])
             params = list(args[0])
             self.header = "zero_grad()"
             for p in params:
@@ -309,6 +317,7 @@ class Tracer(PlanBuilder):
                 if v is not None and v.kind == "temp":
                     expr = self.expression(layer, path)
                     self.emit_now(f"{expr}.{name} = {{0}}", [], [v], effect=True)
+                    v.owned = False  # why: a buffer holds it now
                     continue
                 if self.holders.get(id(value)) == f"{self.expression(layer, path)}.{name}":
                     continue  # why: made by a recorded effect
@@ -323,7 +332,17 @@ class Tracer(PlanBuilder):
             if v is not None and v.kind == "temp" and v.hint == path.rsplit(".", 1)[-1]:
                 v.primary = True
 
+    def watch_list(self, params: Any, optimizer: Any = None) -> None:
+        """A plan bakes in an optimizer's parameters: it traces again if its list changes."""
+        if (
+            optimizer is not None
+            or isinstance(params, list)
+            and any(getattr(o, "params", None) is params for o in self.fn_objects.values())
+        ):
+            self.param_lists[id(params)] = (params, tuple(map(id, params)))
+
     def optimizer_step(self, opt: Any) -> None:
+        self.watch_list(opt.params, opt)
         name = self.ns_name(opt, self.names.get(id(opt), "optimizer"))
         self.header = f"{name}.step() ({type(opt).__name__})"
         grads = []
