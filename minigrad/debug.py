@@ -250,7 +250,7 @@ def _kinds(data: np.ndarray) -> list[tuple[int, str]]:
     return [(int(n), name) for n, name in counts if n]
 
 
-def _counts(data: np.ndarray) -> str:
+def _nan_inf(data: np.ndarray) -> str:
     return ", ".join(f"{n} {name}" for n, name in _kinds(data))
 
 
@@ -263,7 +263,7 @@ def _describe(value: Any) -> str:
     finite = data[np.isfinite(data)] if data.dtype.kind in "fc" else data
     if finite.size and data.dtype.kind in "biuf":
         text += f", min {float(finite.min()):.4g}, max {float(finite.max()):.4g}"
-    return text + ", " + (_counts(data) or "no NaN or inf")
+    return text + ", " + (_nan_inf(data) or "no NaN or inf")
 
 
 def _which(data: Any) -> str:
@@ -353,7 +353,7 @@ def _forward_failed(
     if bad:
         i = bad[0]
         head = (
-            f"forward of {name} got input {i} already holding {_counts(inputs[i].data)}; the "
+            f"forward of {name} got input {i} already holding {_nan_inf(inputs[i].data)}; the "
             f"op did not make it, the value came from outside detect_anomaly(): input {i} is "
             f"{_origin(inputs[i])}"
         )
@@ -375,7 +375,7 @@ def _backward_failed(
     """Raise for the backward of ``op``; ``parts`` are the inputs of the op that failed in it."""
     if op is None:  # two seeds of one output, summed before any backward ran
         bad = [x for x in parts if not _finite(x.data)]
-        why = "a seed holds " + _counts(bad[0].data) if bad else "the sum overflowed"
+        why = "a seed holds " + _nan_inf(bad[0].data) if bad else "the sum overflowed"
         head = f"backward: the seeds of an output listed twice add up to {_which(produced)}"
         raise FloatingPointError(_wrap(f"{head}; {why}"))
     name = type(op).__name__
@@ -385,14 +385,14 @@ def _backward_failed(
     blamed = False
     if gy is not None and not _finite(gy.data):
         head = (
-            f"backward of {name} got a gradient already holding {_counts(gy.data)}: no op "
+            f"backward of {name} got a gradient already holding {_nan_inf(gy.data)}: no op "
             f"inside detect_anomaly() made it, so it is the seed (the grad=... of backward() "
             f"or the grad_outputs=... of mg.grad())"
         )
     elif bad:
         i = bad[0]
         head = (
-            f"backward of {name}: its input {i} already held {_counts(inputs[i].data)} in a "
+            f"backward of {name}: its input {i} already held {_nan_inf(inputs[i].data)} in a "
             f"forward pass outside detect_anomaly(); input {i} is {_origin(inputs[i])}"
         )
     else:
