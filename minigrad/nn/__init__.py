@@ -3,7 +3,7 @@
 from minigrad.nn.attention import MultiHeadAttention
 from minigrad.nn.conv import Conv2d, MaxPool2d
 from minigrad.nn.graph import Graph, Input, Node
-from minigrad.nn.layer import Layer, Parameter, Sequential
+from minigrad.nn.layer import Layer, Parameter
 from minigrad.nn.layers import (
     Add,
     Affine,
@@ -18,6 +18,7 @@ from minigrad.nn.layers import (
 )
 from minigrad.nn.norm import BatchNorm, Dropout
 from minigrad.nn.sequence import GELU, LSTM, RNN, Embedding, LayerNorm, clip_grad_norm
+from minigrad.nn.sequential import Sequential
 
 __all__ = [
     "Layer",
