@@ -108,6 +108,11 @@ def cross_entropy_targets(x: np.ndarray, t: np.ndarray) -> None:
                 f"cross-entropy: target rows must be numbers, got dtype {t.dtype}; pass "
                 f"one-hot or probability rows such as t.astype(np.float64)"
             )
+        if t.dtype.kind == "f" and not np.isfinite(t).all():  # why: else a silent NaN loss
+            raise ValueError(
+                f"cross-entropy: target rows hold NaN or inf ({preview(t[~np.isfinite(t)])}); "
+                "pass finite one-hot or probability rows"
+            )
     else:
         raise ValueError(
             f"cross-entropy: t of shape {t.shape} is neither labels ({n},) nor target rows "

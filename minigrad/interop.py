@@ -178,6 +178,7 @@ def _refusal(name: str, func: Any, reason: _CannotRecord | None, writes: bool) -
             f"{todo}, or pass t.data (or t.detach()) to compute a constant on purpose"
         )
     what = "writes into an array" if writes else "has no gradient in minigrad"
+    func = getattr(func, "__self__", func)  # why: a ufunc may arrive as its bound __call__
     hint = f" {_INSTEAD[func]}." if func in _INSTEAD else ""
     return (
         f"{name} {what}, and a tensor it was given requires grad: the result would silently "

@@ -36,10 +36,12 @@ Grads = list[np.ndarray | None]
 class Optimizer:
     """The parameters, their state, the NaN/inf check, the gradient hook, saving and loading.
 
-    A subclass's constructor starts with ``super().__init__(params, locals())``, so its
+    A direct subclass's constructor starts with ``super().__init__(params, locals())``, so its
     signature is the one list of its hyper-parameters; each becomes an attribute (a schedule
-    may set ``opt.lr``), checked by name. Its ``update_one`` fills ``state[i]`` (the buffers
-    named in ``state_names``) when parameter ``i`` first has a gradient; ``t`` counts steps.
+    may set ``opt.lr``), checked by name. (A subclass of ``SGD`` or ``Adam`` passes its
+    parent's hyper-parameters by keyword instead: ``super().__init__(params, lr=lr)``.) Its
+    ``update_one`` fills ``state[i]`` (the buffers named in ``state_names``) when parameter
+    ``i`` first has a gradient; ``t`` counts steps.
     """
 
     state_names: tuple[str, ...] = ()
@@ -50,7 +52,14 @@ class Optimizer:
         self.params, self.names = parameter_list(params, type(self).__name__)
         self.check_finite = bool(defaults.get("check_finite", check_finite))
         own = ("self", "params", "check_finite", "__class__")
-        hyper = {name: value for name, value in defaults.items() if name not in own}
+        hyper = {n: v for n, v in defaults.items() if n not in own and v is not params}
+        if bad := [n for n, v in hyper.items() if isinstance(v, Mapping)]:
+            raise TypeError(
+                f"{type(self).__name__}(): hyper-parameter {bad[0]!r} got a dict; only a direct "
+                "subclass of Optimizer hands over locals(); a subclass of "
+                f"{type(self).__mro__[1].__name__} passes its hyper-parameters by keyword: "
+                "super().__init__(params, lr=lr, ...)"
+            )
         self.defaults = self._set_hyper(f"{type(self).__name__}()", hyper)
         self.t, self.state = 0, [{} for _ in self.params]
 
@@ -185,7 +194,8 @@ class Optimizer:
         return str(i) if self.names is None else repr(self.names[i])
 
     def __repr__(self) -> str:
-        settings = "".join(f", {name}={getattr(self, name)!r}" for name in self.defaults)
+        defaults = getattr(self, "defaults", {})  # why: an error while constructing names it
+        settings = "".join(f", {name}={getattr(self, name)!r}" for name in defaults)
         n = len(self.params)
         return f"{type(self).__name__}({n} parameter{'s' * (n != 1)}{settings})"
 
@@ -386,6 +396,6 @@ def _check(name: str, value: Any) -> Any:
         if np.ndim(value) != 0 or np.asarray(value).dtype.kind not in "biu":
             raise ValueError(f"nesterov must be True or False, got {value!r}")
         return bool(value)
-    if name not in _RANGES:
-        return value
+    if name not in _RANGES:  # a subclass's own: a number comes back from a file as 0-d array
+        return value.item() if isinstance(value, np.ndarray) and value.ndim == 0 else value
     return number_in(value, name, _RANGES[name], f"{name}={_EXAMPLES[name]}")

@@ -261,6 +261,9 @@ def test_numpy_calls_without_gradient_raise_naming_the_call_and_the_way_out():
         assert "requires grad" in str(info.value) and "t.data" in str(info.value)
     with pytest.raises(TypeError, match=r"np\.var.*x\.mean\(\)"):
         np.var(t)
+    for ufunc, base in ((np.log2, 2), (np.log10, 10)):  # a ufunc gets its hint too
+        with pytest.raises(TypeError, match=rf"x\.log\(\) / np\.log\({base}\) has a gradient"):
+            ufunc(t)
 
 
 def test_out_and_where_that_cannot_be_recorded_raise_and_write_nothing():

@@ -352,6 +352,14 @@ def test_a_compiled_softmax_with_loss_checks_the_sign_of_every_batch_of_rows():
         step(np.zeros((2, 2)), -np.eye(2))
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_target_rows_holding_nan_or_inf_are_an_error_not_a_nan_loss(bad):
+    rows = np.array([[0.0, 1.0], [bad, 0.0]])
+    for loss in (nn.SoftmaxWithLoss(), mg.functional.softmax_cross_entropy):
+        with pytest.raises(ValueError, match="target rows hold NaN or inf"):
+            loss(np.zeros((2, 2)), rows)
+
+
 def test_softmax_with_loss_needs_two_dimensional_scores():
     with pytest.raises(ValueError, match=r"\(N, C\).*\(1, C\)"):
         nn.SoftmaxWithLoss()(np.zeros(3), np.array([0]))

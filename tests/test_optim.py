@@ -695,3 +695,45 @@ def test_mixed_names_and_tensors_are_refused():
     w = mg.Tensor([1.0], requires_grad=True)
     with pytest.raises(TypeError, match="parameter 1 is a tuple"):
         SGD([w, ("b", mg.Tensor([2.0], requires_grad=True))])
+
+
+# --- subclasses written by users -----------------------------------------------------------------
+class _Sign(Optimizer):
+    """A direct subclass as the docs show it, with a differently named parameter argument."""
+
+    state_names = ()
+
+    def __init__(self, parameters, lr=0.1, scale=2):
+        super().__init__(parameters, locals())
+
+    def update_one(self, p, g, state):
+        p -= self.lr * self.scale * np.sign(g)
+
+
+def test_a_direct_subclass_keeps_its_own_hyper_parameters_through_a_file():
+    w = mg.Tensor([1.0, -1.0], requires_grad=True)
+    opt = _Sign(mg.nn.Affine(2, 2, rng=0).parameters())
+    assert repr(opt) == "_Sign(2 parameters, lr=0.1, scale=2)"  # the list is no setting
+    saved = _Sign([w], scale=5).state_dict()
+    loaded = _Sign([w])
+    loaded.load_state_dict(saved)
+    assert loaded.scale == 5 and type(loaded.scale) is int  # a number again, not a 0-d array
+    w.grad = np.array([0.5, -0.5])
+    loaded.step()
+    np.testing.assert_allclose(w.data, [0.5, -0.5])  # 1 - 0.1 * 5 * sign(0.5), and its mirror
+
+
+def test_a_subclass_of_sgd_that_hands_over_locals_is_told_to_pass_keywords():
+    class MySGD(SGD):
+        def __init__(self, params, lr=0.1, extra=1):
+            super().__init__(params, locals())
+
+    with pytest.raises(TypeError, match=r"MySGD\(\).*'lr' got a dict.*by keyword"):
+        MySGD([mg.Tensor([1.0], requires_grad=True)])
+
+    class KeywordSGD(SGD):
+        def __init__(self, params, lr=0.1, extra=1):
+            super().__init__(params, lr=lr)
+            self.extra = extra
+
+    assert repr(KeywordSGD([mg.Tensor([1.0], requires_grad=True)])).startswith("KeywordSGD(1 ")
