@@ -901,3 +901,17 @@ def test_a_zero_dimensional_parameter_gets_an_array_gradient_that_clipping_scale
 def test_a_gradient_read_after_the_step_is_never_written_into():
     relu_of_grad = _sgd_step(extra=lambda model: (mg.Tensor(model.W.grad).relu(),))
     assert_same(relu_of_grad, data((8, 4), labels=3))
+
+
+def test_without_reference_counts_to_trust_every_call_gets_new_gradient_arrays(monkeypatch):
+    from minigrad.compile import sgd
+
+    monkeypatch.setattr(sgd, "REUSE", False)  # as on a free-threaded Python
+    step, objs = training_step(mlp)()
+    compiled = mg.compile(step)
+    batches = data((8, 6), labels=3)
+    compiled(*batches(0))
+    before = objs["model"].affine1.W.grad
+    compiled(*batches(1))
+    assert not np.shares_memory(before, objs["model"].affine1.W.grad)
+    assert_same(training_step(mlp), batches)

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from minigrad.compile.tracer import Tracer
 
 FUSED_BYTES = 128 * 1024  # why: above this, a second flat array costs memory and saves nothing
+# why: reference counts tell who holds an array only where one lock guards them all
+REUSE = getattr(sys, "_is_gil_enabled", lambda: True)()
 _PRODUCT = re.compile(r"\{0\} = np\.dot\((.*)\)")
 
 
@@ -81,7 +83,7 @@ class FlatGradients:
 
     def take(self) -> tuple[np.ndarray, ...]:
         """The views to write this call's gradients into: new ones if any is still held."""
-        if self._counts() != self.counts:
+        if not REUSE or self._counts() != self.counts:
             self._new()
         return self.views
 
