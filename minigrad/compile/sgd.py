@@ -39,8 +39,8 @@ _PRODUCT = re.compile(r"\{0\} = np\.dot\((.*)\)")
 class PlainSGD:
     """True while an SGD optimizer still does ``p -= lr * grad`` as the plan writes it."""
 
-    def __init__(self, opt: Any, dtypes: list[np.dtype]) -> None:
-        self.dtypes = dtypes
+    def __init__(self, dtypes: list[np.dtype]) -> None:
+        self.dtypes = dtypes  # the parameters' dtypes
 
     def __call__(self, opt: Any) -> bool:
         lr = opt.lr
@@ -125,7 +125,7 @@ def emit_plain_sgd(tr: Tracer, opt: Any, name: str, kept: list[tuple[Any, Var]])
         f"    mark_written({written})  # a graph recorded before the update is stale"
     )
     tr.ns["sum_of_squares"] = sum_of_squares
-    tr.ns["plain_sgd"] = PlainSGD(opt, dtypes)
+    tr.ns["plain_sgd"] = PlainSGD(dtypes)
     tr.ns["isfinite"] = math.isfinite
     tr.ns["mark_written"] = mark_written
     uses = [p for p, _ in pairs] + [g for _, g in pairs] + tensors
