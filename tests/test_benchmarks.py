@@ -15,15 +15,19 @@ STEP = Path(__file__).resolve().parent.parent / "benchmarks" / "step.py"
 SCENARIOS = ("book-f64", "book-f32", "wide", "deep-narrow", "tiny")
 
 
-def test_step_benchmark_quick_runs_and_gradients_agree():
-    # why: --no-torch keeps the test the same whether or not PyTorch happens to be installed
-    done = subprocess.run(
-        [sys.executable, str(STEP), "--quick", "--no-torch"],
+def run(script: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(script), *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def test_step_benchmark_quick_runs_and_gradients_agree():
+    # why: --no-torch keeps the test the same whether or not PyTorch happens to be installed
+    done = run(STEP, "--quick", "--no-torch")
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
     for name in SCENARIOS:
@@ -34,20 +38,7 @@ def test_step_benchmark_quick_runs_and_gradients_agree():
 
 
 def test_plan_sections_times_every_section_of_a_compiled_step():
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(STEP.parent / "plan_sections.py"),
-            "--scenarios",
-            "tiny",
-            "--rounds",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run(STEP.parent / "plan_sections.py", "--scenarios", "tiny", "--rounds", "2")
     report = done.stdout + done.stderr
     assert done.returncode == 0, report
     rows = {line.split("|")[1].strip(): line for line in done.stdout.splitlines() if "|" in line}

@@ -831,19 +831,7 @@ def test_a_graph_recorded_before_a_compiled_update_cannot_be_backpropagated():
 
 
 def test_a_numpy_learning_rate_of_another_dtype_updates_as_eagerly():
-    def make():
-        model, loss_layer = nn.Affine(4, 3, rng=0, dtype=np.float32), nn.SoftmaxWithLoss()
-        opt = mg.optim.SGD(model.parameters(), lr=0.1)
-
-        def step(x, t):
-            opt.zero_grad()
-            value = loss_layer(model(x), t)
-            value.backward()
-            opt.step()
-            return value
-
-        return step, {"model": model, "opt": opt}
-
+    make = training_step(lambda: nn.Affine(4, 3, rng=0, dtype=np.float32))
     fn_e, objs_e = make()
     fn_c, objs_c = make()
     compiled = mg.compile(fn_c)

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import ops
+from minigrad.checks import cross_entropy_targets
 from minigrad.tensor import Op, Tensor
 
 
@@ -54,7 +55,5 @@ def label_positions(t: np.ndarray, rows: np.ndarray, c: int) -> np.ndarray:
     try:
         return np.ravel_multi_index((rows, t), (len(rows), c))  # why: it checks the range too
     except (TypeError, ValueError):
-        if t.dtype.kind not in "iu" or t.astype(np.intp, copy=False).view(np.uintp).max() >= c:
-            op = ops.SoftmaxCrossEntropy.__new__(ops.SoftmaxCrossEntropy)
-            op.forward(np.zeros((len(t), c)), t)  # raises the op's own error
+        cross_entropy_targets(np.zeros((len(t), c)), t)  # the op's own check: raises if bad
         return rows * c + t.astype(np.intp)  # labels NumPy would not cast safely, all in range

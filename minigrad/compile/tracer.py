@@ -24,7 +24,7 @@ from minigrad.compile.codegen import RESERVED, Var, literal
 from minigrad.compile.forward_rules import emit_forward
 from minigrad.compile.guards import MISSING, LayerFacts, Plan
 from minigrad.compile.runtime import accumulate_grad, make_result
-from minigrad.compile.sgd import emit_plain_sgd
+from minigrad.compile.sgd import PlainSGD, emit_plain_sgd
 from minigrad.compile.user_code import PACKAGE, READS, refuse_read, user_line
 from minigrad.nn import layer as nn_layer
 from minigrad.nn import norm
@@ -351,11 +351,10 @@ class Tracer(PlanBuilder):
             grads.append(state)
         from minigrad.optim import SGD
 
+        dtypes = list(dict.fromkeys(p.data.dtype for p in opt.params))
         fast = (
             type(opt) is SGD
-            and not opt.momentum
-            and not opt.weight_decay
-            and "prepare_grads" not in vars(opt)
+            and PlainSGD(dtypes)(opt)  # the same test the plan repeats on every call
             and all(isinstance(g, Var) or g == "none" for g in grads)
         )
         if not fast:
