@@ -14,8 +14,10 @@ initialisation, the book's layout: ``W`` is (in, out)). Per scenario the script
 3. measures peak memory of a training run, each system in a process of its own.
 
 Systems: ``reference`` (benchmarks/reference.py, the book's layer classes),
-``minigrad`` (its public API only), ``torch`` (when importable; the idiomatic
-``nn.Linear``/``F.cross_entropy``/``optim.SGD`` network) and ``floor`` (only the
+``minigrad`` (its public API only), ``compiled`` (the same step under ``mg.compile``),
+``torch`` (when importable; the idiomatic ``nn.Linear``/``F.cross_entropy``/``optim.SGD``
+network), ``ideal`` (benchmarks/ideal.py: the step as straight-line NumPy with every buffer
+preallocated and no checks, the fastest plan of NumPy calls) and ``floor`` (only the
 matmuls that a step needs: no bias, no ReLU, no loss, no gradient of the data).
 
 BLAS runs on one thread: the variables are set below, before NumPy is imported.
@@ -47,6 +49,7 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import numpy as np  # noqa: E402
+from ideal import IdealStep  # noqa: E402
 from reference import BookNet  # noqa: E402
 
 LR = 0.1
@@ -59,7 +62,7 @@ Params = list[tuple[np.ndarray, np.ndarray]]  # (W, b) per Affine, the book's la
 
 @dataclass(frozen=True)
 class Scenario:
-    title: str  # as in issue 5's table
+    title: str  # as printed in the tables
     sizes: tuple[int, ...]  # input, hidden..., classes
     batch: int
     dtype: type
@@ -243,12 +246,14 @@ SYSTEMS: dict[str, type] = {
     "minigrad": Minigrad,
     "compiled": Compiled,
     "torch": Torch,
+    "ideal": IdealStep,
     "floor": Floor,
 }
 CHECKED = (
     "minigrad",
     "compiled",
     "torch",
+    "ideal",
 )  # the systems whose gradients must match the reference's
 NUMPY_BASED = ("reference", "minigrad", "compiled")  # whose arrays tracemalloc sees
 
@@ -569,7 +574,7 @@ def main() -> int:
     systems = ["reference", "minigrad", "compiled"]
     if not args.no_torch and torch_available():
         systems.append("torch")
-    systems.append("floor")
+    systems += ["ideal", "floor"]
 
     print("# minigrad step benchmark")
     for line in describe_machine():
@@ -613,7 +618,7 @@ def main() -> int:
             f"{f'after {mid}':>11}{f'after {memory_steps}':>12}  flat"
         )
         for name in memory_scenarios:
-            for system in [s for s in systems if s != "floor"]:
+            for system in [s for s in systems if s not in ("floor", "ideal")]:
                 modes = ["tracemalloc", "rss"] if system in NUMPY_BASED else ["rss"]
                 for mode in modes:
                     r = measure_memory(system, name, memory_steps, mode)
@@ -631,9 +636,10 @@ def main() -> int:
         print()
 
     print("## ratio of median step time to the book's hand-written NumPy network (1 BLAS thread)")
-    columns = [s for s in ("floor", "minigrad", "compiled", "torch") if s in systems]
+    columns = [s for s in ("floor", "ideal", "minigrad", "compiled", "torch") if s in systems]
     labels = {
         "floor": "floor (its matmuls alone)",
+        "ideal": "ideal NumPy step (no checks)",
         "minigrad": "minigrad",
         "compiled": "minigrad, mg.compile",
         "torch": "torch (CPU)",

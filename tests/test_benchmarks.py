@@ -33,6 +33,7 @@ def test_step_benchmark_quick_runs_and_gradients_agree():
     for name in SCENARIOS:
         assert f"grad-check {name} minigrad: agrees" in done.stdout, report
         assert f"grad-check {name} compiled: agrees" in done.stdout, report
+        assert f"grad-check {name} ideal: agrees" in done.stdout, report
     assert "DISAGREES" not in done.stdout, report
     assert "gradient agreement: every scenario agrees" in done.stdout, report
 
