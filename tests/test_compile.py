@@ -631,19 +631,75 @@ def test_an_array_computed_from_data_with_numpy_is_an_error():
             f(np.ones(3))
 
 
+DRAWN = r"draws at random with NumPy.*would repeat the numbers.*pass them as an argument"
+
+
 @pytest.mark.parametrize("draw", ["global", "generator"])
-def test_an_array_drawn_at_random_with_numpy_is_an_error(draw):
+@pytest.mark.parametrize("size", [3, None], ids=["array", "number"])
+def test_a_value_drawn_at_random_with_numpy_is_an_error(draw, size):
     w = mg.Tensor(np.ones(3), requires_grad=True)
     rng = np.random.default_rng(0)
 
     @mg.compile
-    def f(x):  # new noise every call, eagerly
-        noise = np.random.standard_normal(3) if draw == "global" else rng.standard_normal(3)
+    def f(x):  # new noise every call, eagerly; a plan would add the first call's for ever
+        noise = np.random.standard_normal(size) if draw == "global" else rng.standard_normal(size)
         return (w * x + noise).sum()
 
-    with pytest.raises(RuntimeError, match=r"outside minigrad's ops.*draws at random"):
+    with pytest.raises(RuntimeError, match=DRAWN):
         with mg.no_grad():
             f(np.ones(3))
+
+
+def test_a_branch_on_a_random_draw_is_an_error():
+    w = mg.Tensor(np.ones(3), requires_grad=True)
+
+    @mg.compile
+    def f(x):
+        return (w * x).sum() * (2.0 if np.random.random() < 0.5 else 1.0)
+
+    with pytest.raises(RuntimeError, match=DRAWN):
+        with mg.no_grad():
+            f(np.ones(3))
+
+
+def test_a_generator_the_function_names_may_feed_dropout():
+    rng = np.random.default_rng(0)
+    model = mg.nn.Sequential(mg.nn.Affine(3, 4, rng=1), mg.nn.Dropout(0.5, rng=rng))
+    assert model[1].rng is rng
+
+    @mg.compile
+    def f(x):
+        assert rng is not None  # the function names the generator its Dropout draws from
+        return model(x).sum()
+
+    x = np.ones((2, 3))
+    with mg.no_grad():
+        got = [float(f(x).data) for _ in range(3)]  # the trace, then the plan twice
+        h = model[0](mg.Tensor(x)).numpy()
+    masks = np.random.default_rng(0)  # the same draws, in the same order
+    expected = [float((h * (masks.random(h.shape) >= 0.5) / 0.5).sum()) for _ in range(3)]
+    assert got == pytest.approx(expected)
+    assert len(set(got)) > 1  # a new mask every call
+
+
+def test_a_normal_draw_that_takes_numpys_cached_value_is_seen_too():
+    # NumPy's legacy generator makes normal values in pairs and keeps the second: the draw
+    # that takes it moves neither the key nor the position of the generator
+    w = mg.Tensor(np.ones(1), requires_grad=True)
+
+    @mg.compile
+    def f(x):
+        return (w * x + np.random.standard_normal()).sum()
+
+    state = np.random.get_state()
+    try:
+        np.random.seed(0)
+        np.random.standard_normal()  # draws a pair; the second waits in the cache
+        with pytest.raises(RuntimeError, match=DRAWN):
+            with mg.no_grad():
+                f(np.ones(1))
+    finally:
+        np.random.set_state(state)
 
 
 def test_an_array_made_with_numpy_from_an_argument_is_an_error_once_the_arguments_change():

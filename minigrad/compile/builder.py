@@ -61,6 +61,7 @@ class PlanBuilder:
         # the arrays made with NumPy during the trace: (variable, value, where it was made)
         self.candidates: list[tuple[Var, np.ndarray, str]] = []
         self.value_read: str | None = None  # where fn's own code first read a tensor's .data
+        self.effect_generators: set[int] = set()  # the generators recorded effects drew from
 
     # --- values -------------------------------------------------------------------------------
     def value(self, t: Tensor) -> Var:

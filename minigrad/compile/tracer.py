@@ -50,8 +50,7 @@ class Tracer(PlanBuilder):
         before = _random_states(generators)
         try:
             result = self.fn(*args)
-            if _random_states(generators) != before and self.value_read is None:
-                self.value_read = "a NumPy random draw (np.random, or a generator it names)"
+            self.check_draws(generators, before, _random_states(generators))
         finally:
             engine.observer = previous
             for name, method in saved.items():
@@ -63,6 +62,24 @@ class Tracer(PlanBuilder):
         plan = self.build(params, args)
         plan.param_lists = list(self.param_lists.values())
         return plan, result
+
+    def check_draws(self, generators: list, before: list, after: list) -> None:
+        """A draw of fn's own from NumPy is an error: the plan would replay the trace's numbers.
+
+        minigrad draws nothing from NumPy's global generator during a step, so any change there
+        is fn's; a generator fn names may also feed a recorded draw (a Dropout's mask), which
+        the plan repeats, so it only makes the arrays NumPy made from it suspect.
+        """
+        drawn = [g for g, b, a in zip(generators, before[1:], after[1:], strict=True) if b != a]
+        own = before[0] != after[0] or any(id(g) not in self.effect_generators for g in drawn)
+        if own:
+            raise RuntimeError(
+                "mg.compile: the compiled function draws at random with NumPy (np.random, or a "
+                "generator it names), and a plan would repeat the numbers of the first call; "
+                "draw them outside and pass them as an argument, or use Dropout"
+            )
+        if drawn and self.value_read is None:
+            self.value_read = "a NumPy random draw (a generator it names)"
 
     def bind(self, args: tuple) -> list[str]:
         target = self.fn.forward if isinstance(self.fn, nn_layer.Layer) else self.fn
@@ -286,6 +303,8 @@ class Tracer(PlanBuilder):
             for t in a if isinstance(a, list | tuple) else (a,):
                 if isinstance(t, Tensor):
                     self.grad_state.pop(id(t), None)
+                elif isinstance(t, np.random.Generator):  # a draw the plan makes again
+                    self.effect_generators.add(id(t))
         name = getattr(fn, "__name__", "effect").lstrip("_")
         ns_name = self.ns_name(fn, name)
         first = 1 if isinstance(result, np.ndarray) else 0
@@ -414,5 +433,9 @@ class Tracer(PlanBuilder):
 
 def _random_states(generators: list[np.random.Generator]) -> list[Any]:
     """The states of NumPy's global generator and of ``generators``, to see if fn drew."""
-    _, key, pos, *_ = np.random.get_state()
-    return [(key.tobytes(), pos), *(repr(g.bit_generator.state) for g in generators)]
+    legacy = np.random.get_state(legacy=False)  # why: a dict, made faster than the tuple
+    # why: a normal draw may take only the cached second value, which moves no key or position
+    state = (legacy["state"]["key"].tobytes(), legacy["state"]["pos"])
+    return [(*state, legacy["has_gauss"], legacy["gauss"])] + [
+        repr(g.bit_generator.state) for g in generators
+    ]
