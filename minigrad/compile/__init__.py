@@ -108,7 +108,7 @@ class Compiled:
         plan = self._plans.get(key)
         if plan is not None and plan.version != nn_layer.structure_version[0]:
             plan = plan if plan.still_valid() else None
-        if plan is not None and not plan.same_parameters():  # an optimizer's list edited
+        if plan is not None and not plan.still_bound():  # a list edited, a name rebound
             plan = None
         # why: a plan with unconfirmed constants runs only on the arguments it was traced
         # with; new ones trace again, which confirms the constants (or refuses them)

@@ -27,7 +27,7 @@ from minigrad.compile.codegen import (
 )
 from minigrad.compile.guards import LayerFacts, Plan
 from minigrad.compile.runtime import run_forward
-from minigrad.compile.user_code import closure_names, user_line
+from minigrad.compile.user_code import closure_names, root_of, user_line
 from minigrad.tensor import Op, Tensor
 
 
@@ -53,7 +53,8 @@ class PlanBuilder:
         self.consts: dict[tuple, Var] = {}
         self.header = ""
         self.fn_objects: dict[int, Any] = {}
-        self.names = closure_names(fn, self.fn_objects)
+        self.sources: dict[str, tuple[Any, str | None]] = {}
+        self.names = closure_names(fn, self.fn_objects, self.sources)
         self.pending_roots: dict[int, tuple[Any, str]] = {}  # id(param) -> (root, its name)
         self.saved: dict[int, Var] = {}  # id(op) -> what its forward kept for backward
         self.inputs: dict[int, tuple[Tensor, ...]] = {}  # id(op) -> its input tensors
@@ -72,7 +73,9 @@ class PlanBuilder:
         a = t.data
         v = self.by_array.get(id(a))
         if v is None:
-            if t.requires_grad or (id(t) in self.names and id(a) not in self.names):
+            # why: a frozen parameter or a layer's constant tensor may change between calls
+            known = id(t) in self.holders or (id(t) in self.names and id(a) not in self.names)
+            if t.requires_grad or known:
                 holder = self.holder(t)
                 tv = self.global_var(t, holder)
                 hint = "_".join(holder.split(".")[1:]) if "." in holder else f"{holder}_data"
@@ -95,7 +98,7 @@ class PlanBuilder:
             self.emit_now(f"{{0}} = {holder}", [v], [], header=self.header)
         elif id(a) in self.names:  # an array fn reaches by name: read when the plan runs
             name = self.names[id(a)]
-            root = name.split("[")[0]
+            root = root_of(name)
             self.ns_name(self.root_object(root), root)
             v = Var(root, "state")
             self.emit_now(f"{{0}} = {name}", [v], [], header=self.header)
@@ -164,7 +167,7 @@ class PlanBuilder:
                     "function (or cannot be found from it); make it outside, in the "
                     "function's closure or as an argument"
                 )
-            root = name.split("[")[0]
+            root = root_of(name)
             h = self.ns_name(self.root_object(root), root) + name[len(root) :]
             self.holders[id(t)] = h
         return h
@@ -277,4 +280,19 @@ class PlanBuilder:
                 f"{self.value_read}, so the plan could not compute it again; make it with "
                 f"Tensor ops from the arguments, or pass it as an argument"
             )
-        return Plan(namespace[name], source, guards, made, args)
+        plan = Plan(namespace[name], source, guards, made, args)
+        # the names of fn the plan holds the objects of: bound to another, the plan is stale
+        held = {id(v) for v in namespace.values()}
+        for where, item in self.sources.values():
+            obj = where.cell_contents if item is None else where[item]
+            if id(obj) in held:
+                plan.bindings.append((where, item, obj))
+        args_ids = {id(a) for a in args}
+        plan.watch(
+            [
+                t
+                for t in self.keep
+                if isinstance(t, Tensor) and id(t) in self.holders and id(t) not in args_ids
+            ]
+        )
+        return plan

@@ -7,6 +7,7 @@ every layer it called with what it saw (``LayerFacts``) and is traced again if a
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -55,9 +56,23 @@ class Plan:
         self.arguments = [_array_of(a) for a in args] if made else []
         # the optimizers' parameter lists the plan bakes in, and the tensors they held
         self.param_lists: list[tuple[list, tuple[int, ...]]] = []
+        # (closure cell, None) or (globals, name), and the object the name had at the trace
+        self.bindings: list[tuple[Any, str | None, Any]] = []
+        self.watched: tuple[Tensor, ...] = ()  # the tensors it reads by name: which need grad
+        self.flags: list[bool] = []
 
-    def same_parameters(self) -> bool:
-        return all(tuple(map(id, ps)) == ids for ps, ids in self.param_lists)
+    def watch(self, tensors: list[Tensor]) -> None:
+        self.watched = tuple(tensors)
+        self.flags = [t.requires_grad for t in tensors]
+
+    def still_bound(self) -> bool:
+        """The checks of every call: the same parameter lists, the same tensors requiring
+        grad (frozen ones stay frozen), and every name of fn bound to the same object."""
+        return (
+            all(tuple(map(id, ps)) == ids for ps, ids in self.param_lists)
+            and list(map(_REQUIRES_GRAD, self.watched)) == self.flags
+            and all(_bound(where, item) is obj for where, item, obj in self.bindings)
+        )
 
     def same_arguments(self, args: tuple) -> bool:
         return len(args) == len(self.arguments) and all(
@@ -97,6 +112,16 @@ class Plan:
             self.version = nn_layer.structure_version[0]
             return True
         return False
+
+
+_REQUIRES_GRAD = operator.attrgetter("requires_grad")
+
+
+def _bound(where: Any, item: str | None) -> Any:
+    try:
+        return where.cell_contents if item is None else where.get(item, MISSING)
+    except ValueError:  # a closure cell emptied since
+        return MISSING
 
 
 def _array_of(a: Any, copy: bool = True) -> Any:

@@ -264,6 +264,11 @@ class Tracer(PlanBuilder):
         expr = self.expression(layer, path)
         for buffer in layer._buffers:
             self.register_buffer(layer, expr, buffer)
+        for attr, value in vars(layer).items():  # why: a fixed mask or scale, read every call
+            if isinstance(value, Tensor) and attr not in layer._members:
+                self.holders.setdefault(id(value), f"{expr}.{attr}")
+            elif type(value) is np.ndarray and attr not in layer._buffers:
+                self.register_buffer(layer, expr, attr)
         before = dict(vars(layer))
         self.stack.append((layer, path))
         try:
