@@ -192,3 +192,98 @@ def test_a_global_name_bound_to_a_new_array_between_calls_is_used():
         assert float(f(np.ones(2)).data) == 10.0
     finally:
         GLOBAL_SCALE = np.array(1.0)
+
+
+@pytest.mark.parametrize("setting", ["lr", "momentum"])
+def test_setting_an_optimizer_inside_the_function_is_an_error_naming_the_line(setting):
+    model = nn.Affine(3, 2, rng=0)
+    opt = mg.optim.SGD(model.parameters(), lr=0.1)
+
+    @mg.compile
+    def step(x, value):
+        setattr(opt, setting, value)  # even to the value it has: a plan would not repeat it
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    with pytest.raises(RuntimeError, match=rf"sets SGD\.{setting} at .*test_compile_changes"):
+        step(np.ones((2, 3)), 0.1 if setting == "lr" else 0.0)
+    opt.lr = 0.5  # outside, between calls: fine, and used
+    assert opt.lr == 0.5
+
+
+def test_an_optimizer_subclass_may_keep_its_own_count_in_step():
+    class Counting(mg.optim.SGD):
+        def step(self):
+            self.calls = getattr(self, "calls", 0) + 1  # repeated: the plan calls step()
+            super().step()
+
+    model = nn.Affine(3, 2, rng=0)
+    opt = Counting(model.parameters(), lr=0.1, momentum=0.9)
+
+    @mg.compile
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    for _ in range(3):
+        step(np.ones((2, 3)))
+    assert opt.calls == 3 and opt.t == 3
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda p: p.grad.__imul__(0.5),
+        lambda p: np.clip(p.grad, -0.1, 0.1, out=p.grad),
+        lambda p: np.clip(p.data, -0.1, 0.1, out=p.data),
+        lambda p: p.data.__setitem__(..., 0.0),
+    ],
+    ids=["grad *= 0.5", "clip the grad", "clip the weights", "data[...] = 0"],
+)
+def test_an_in_place_numpy_change_of_data_or_grad_inside_is_an_error(edit):
+    model = nn.Affine(3, 2, rng=0)
+    weights = model.W.numpy().copy()
+
+    @mg.compile
+    def step(x):
+        model.zero_grad()
+        model(x).sum().backward()
+        edit(model.W)  # a plan could not repeat it
+        return None
+
+    with pytest.raises(RuntimeError, match=r"in place with NumPy at .*test_compile_changes"):
+        step(np.ones((2, 3)))
+    np.testing.assert_array_equal(model.W.numpy(), weights)  # nothing was changed
+
+
+def test_reading_data_and_grad_inside_still_works():
+    model = nn.Affine(3, 2, rng=0)
+
+    @mg.compile
+    def step(x):
+        model.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        assert model.W.grad.shape == model.W.data.shape == (3, 2)  # reading is fine
+        return loss, mg.Tensor(model.W.data) * 2.0
+
+    for k in range(3):
+        model.W.data[...] = k  # outside, between calls
+        loss, doubled = step(np.ones((2, 3)))
+        np.testing.assert_array_equal(doubled.numpy(), np.full((3, 2), 2.0 * k))
+
+
+@pytest.mark.parametrize("value", [-0.0, np.float64(-0.0), float("nan")])
+def test_a_number_argument_gets_a_plan_of_its_own_to_the_sign_of_zero(value):
+    w = mg.Tensor(np.array([1.0, 2.0]))
+    f = mg.compile(lambda x, c: x * w / c)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f(np.ones(2), 0.0)  # the plan for +0.0: +inf
+        got, expected = f(np.ones(2), value).numpy(), np.ones(2) * w.numpy() / value
+    np.testing.assert_array_equal(got, expected)

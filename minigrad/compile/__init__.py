@@ -9,7 +9,8 @@ an optimizer's step). From what it saw the tracer writes one Python function of 
 NumPy statements, the *plan*, and compiles it; later calls run the plan.
 
 The package, in the order a call meets it: ``guards`` (the key of a plan and the facts it
-depends on), ``tracer`` (the observer that watches ``fn`` run), ``builder`` (the plan's
+depends on), ``tracer`` (the observer that watches ``fn`` run), ``user_code`` (what it
+sees of the user's code, and refuses while ``fn`` runs), ``builder`` (the plan's
 names, values and statements as the tracer writes them), ``forward_rules`` and
 ``backward_rules`` (each op as NumPy source), ``sgd`` (a plain SGD step written out),
 ``codegen`` (statements to Python source) and ``runtime`` (the few helpers the generated code

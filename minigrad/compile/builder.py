@@ -63,6 +63,7 @@ class PlanBuilder:
         self.candidates: list[tuple[Var, np.ndarray, str]] = []
         self.value_read: str | None = None  # where fn's own code first read a tensor's .data
         self.effect_generators: set[int] = set()  # the generators recorded effects drew from
+        self.views_given = False  # whether fn's code was handed a read-only .data or .grad
 
     # --- values -------------------------------------------------------------------------------
     def value(self, t: Tensor) -> Var:

@@ -25,6 +25,8 @@ def plan_key(args: tuple) -> tuple:
             key.append((a.shape, a.dtype))
         elif isinstance(a, Tensor):
             key.append((a.data.shape, a.data.dtype, a.requires_grad, type(a)))
+        elif isinstance(a, float | np.floating):  # why: -0.0 == 0.0, and NaN != NaN
+            key.append((type(a), float(a).hex()))
         elif a is None or isinstance(a, bool | int | float | str | np.number):
             key.append((type(a), a))  # why: a Python value is baked into the plan
         else:

@@ -25,7 +25,7 @@ from minigrad.compile.forward_rules import emit_forward
 from minigrad.compile.guards import MISSING, LayerFacts, Plan
 from minigrad.compile.runtime import accumulate_grad, make_result
 from minigrad.compile.sgd import PlainSGD, emit_plain_sgd
-from minigrad.compile.user_code import PACKAGE, READS, refuse_read, user_line
+from minigrad.compile.user_code import PACKAGE, read_only, run_watched, user_line
 from minigrad.nn import layer as nn_layer
 from minigrad.nn import norm
 from minigrad.tensor import Op, Tensor
@@ -38,48 +38,11 @@ class Tracer(PlanBuilder):
     def trace(self, args: tuple) -> tuple[Plan, Any]:
         params = self.bind(args)
         self.find_parameters()
-        previous, engine.observer = engine.observer, self
-        saved = {name: Tensor.__dict__.get(name, MISSING) for name in (*READS, "data", "grad")}
-        for name in READS:
-            setattr(Tensor, name, refuse_read(name))
-        # why: writes of .data and .grad from the user's code are work outside ops
-        Tensor.data = property(self.read_data, self.write_data)
-        Tensor.grad = property(saved["grad"].__get__, self.write_grad)
-        self.slots = saved["data"], saved["grad"]
-        generators = [o for o in self.fn_objects.values() if isinstance(o, np.random.Generator)]
-        before = _random_states(generators)
-        try:
-            result = self.fn(*args)
-            self.check_draws(generators, before, _random_states(generators))
-        finally:
-            engine.observer = previous
-            for name, method in saved.items():
-                if method is MISSING:
-                    delattr(Tensor, name)
-                else:
-                    setattr(Tensor, name, method)
+        result = run_watched(self, args)
         self.finish(result)
         plan = self.build(params, args)
         plan.param_lists = list(self.param_lists.values())
         return plan, result
-
-    def check_draws(self, generators: list, before: list, after: list) -> None:
-        """A draw of fn's own from NumPy is an error: the plan would replay the trace's numbers.
-
-        minigrad draws nothing from NumPy's global generator during a step, so any change there
-        is fn's; a generator fn names may also feed a recorded draw (a Dropout's mask), which
-        the plan repeats, so it only makes the arrays NumPy made from it suspect.
-        """
-        drawn = [g for g, b, a in zip(generators, before[1:], after[1:], strict=True) if b != a]
-        own = before[0] != after[0] or any(id(g) not in self.effect_generators for g in drawn)
-        if own:
-            raise RuntimeError(
-                "mg.compile: the compiled function draws at random with NumPy (np.random, or a "
-                "generator it names), and a plan would repeat the numbers of the first call; "
-                "draw them outside and pass them as an argument, or use Dropout"
-            )
-        if drawn and self.value_read is None:
-            self.value_read = "a NumPy random draw (a generator it names)"
 
     def bind(self, args: tuple) -> list[str]:
         target = self.fn.forward if isinstance(self.fn, nn_layer.Layer) else self.fn
@@ -136,9 +99,20 @@ class Tracer(PlanBuilder):
         frame = sys._getframe(1)
         if frame.f_code.co_name in ("numpy", "__array__"):  # why: t.numpy(), np.asarray(t)
             frame = frame.f_back
-        if self.value_read is None and not frame.f_code.co_filename.startswith(PACKAGE):
+        value = self.slots[0].__get__(t)
+        if frame.f_code.co_filename.startswith(PACKAGE):
+            return value
+        if self.value_read is None:
             self.value_read = user_line(frame)
-        return self.slots[0].__get__(t)
+        return read_only(self, value)
+
+    def read_grad(self, t: Tensor) -> Any:
+        value = self.slots[1].__get__(t)
+        return (
+            value
+            if sys._getframe(1).f_code.co_filename.startswith(PACKAGE)
+            else (read_only(self, value))
+        )
 
     def write_data(self, t: Tensor, value: Any) -> None:
         if not sys._getframe(1).f_code.co_filename.startswith(PACKAGE):
@@ -434,13 +408,3 @@ class Tracer(PlanBuilder):
             text = parts[0]
         self.emit_now("return " + text, [], ins, effect=True)
         self.result = None
-
-
-def _random_states(generators: list[np.random.Generator]) -> list[Any]:
-    """The states of NumPy's global generator and of ``generators``, to see if fn drew."""
-    legacy = np.random.get_state(legacy=False)  # why: a dict, made faster than the tuple
-    # why: a normal draw may take only the cached second value, which moves no key or position
-    state = (legacy["state"]["key"].tobytes(), legacy["state"]["pos"])
-    return [(*state, legacy["has_gauss"], legacy["gauss"])] + [
-        repr(g.bit_generator.state) for g in generators
-    ]

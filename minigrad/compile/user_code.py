@@ -1,17 +1,20 @@
 """What the tracer knows of the user's code: the objects ``fn`` can see by name, the line it
-is on (for error messages), and the reads of a value it refuses."""
+is on (for error messages), and what it refuses while ``fn`` runs (``run_watched``): reading a
+value, changing an array in place, setting an optimizer's attribute, drawing at random."""
 
 from __future__ import annotations
 
 import os
 import re
 import sys
+import traceback
 import types
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+import minigrad.tensor as engine
 from minigrad.tensor import Tensor
 
 # why: frames in minigrad's own files are not the user's line
@@ -124,3 +127,118 @@ def user_line(frame: Any = None) -> str:
 
     code = linecache.getline(frame.f_code.co_filename, frame.f_lineno).strip()
     return f"{frame.f_code.co_filename}:{frame.f_lineno} ({code})"
+
+
+# --- what fn does while it is traced -------------------------------------------------------
+def run_watched(tr: Any, args: tuple) -> Any:
+    """Run ``fn`` with ``tr`` as the engine's observer, and with what a plan could not
+    repeat made to fail at the line that does it: reading a value, writing ``.data`` or
+    ``.grad`` (``tr`` records what it can), setting an optimizer's attribute, drawing at random."""
+    from minigrad.optim import Optimizer
+
+    previous, engine.observer = engine.observer, tr
+    saved = {name: Tensor.__dict__.get(name, _MISSING) for name in (*READS, "data", "grad")}
+    for name in READS:
+        setattr(Tensor, name, refuse_read(name))
+    Tensor.data = property(tr.read_data, tr.write_data)
+    Tensor.grad = property(tr.read_grad, tr.write_grad)
+    tr.slots = saved["data"], saved["grad"]
+    own_setattr = Optimizer.__dict__.get("__setattr__", _MISSING)
+    Optimizer.__setattr__ = refuse_setting
+    generators = [o for o in tr.fn_objects.values() if isinstance(o, np.random.Generator)]
+    before = random_states(generators)
+    try:
+        result = tr.fn(*args)
+        check_draws(tr, generators, before, random_states(generators))
+    except ValueError as e:
+        if not (tr.views_given and "read-only" in str(e)):
+            raise
+        raise RuntimeError(
+            f"mg.compile: the compiled function changes a tensor's .data or .grad in place "
+            f"with NumPy at {user_frame(e)}, which a plan cannot repeat; use Tensor ops or "
+            f"an optimizer from mg.optim, or make the change outside, between calls"
+        ) from e
+    finally:
+        engine.observer = previous
+        for cls, name, method in [
+            (Optimizer, "__setattr__", own_setattr),
+            *((Tensor, name, method) for name, method in saved.items()),
+        ]:
+            if method is _MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, method)
+    return result
+
+
+_MISSING = object()
+
+
+def check_draws(tr: Any, generators: list, before: list, after: list) -> None:
+    """A draw of fn's own from NumPy is an error: the plan would replay the trace's numbers.
+
+    minigrad draws nothing from NumPy's global generator during a step, so any change there
+    is fn's; a generator fn names may also feed a recorded draw (a Dropout's mask), which
+    the plan repeats, so it only makes the arrays NumPy made from it suspect.
+    """
+    drawn = [g for g, b, a in zip(generators, before[1:], after[1:], strict=True) if b != a]
+    own = before[0] != after[0] or any(id(g) not in tr.effect_generators for g in drawn)
+    if own:
+        raise RuntimeError(
+            "mg.compile: the compiled function draws at random with NumPy (np.random, or a "
+            "generator it names), and a plan would repeat the numbers of the first call; "
+            "draw them outside and pass them as an argument, or use Dropout"
+        )
+    if drawn and tr.value_read is None:
+        tr.value_read = "a NumPy random draw (a generator it names)"
+
+
+def read_only(tr: Any, a: Any) -> Any:
+    """What fn's own code gets of a ``.data`` or ``.grad``: a read-only view, so that a
+    change in place with NumPy, which a plan could not repeat, fails instead of passing."""
+    if type(a) is not np.ndarray:
+        return a
+    view = a.view()
+    view.flags.writeable = False
+    for known in (tr.by_array, tr.holders):
+        if id(a) in known:
+            known[id(view)] = known[id(a)]
+    tr.keep.append(view)
+    tr.views_given = True
+    return view
+
+
+def user_frame(e: BaseException) -> str:
+    """The last line of the user's code in ``e``'s traceback, as ``file:line (code)``."""
+    frames = [
+        f
+        for f in traceback.extract_tb(e.__traceback__)
+        if not f.filename.startswith(PACKAGE) and f"{os.sep}numpy{os.sep}" not in f.filename
+    ]
+    if not frames:
+        return "a line of the function"
+    f = frames[-1]
+    return f"{f.filename}:{f.lineno} ({(f.line or '').strip()})"
+
+
+def refuse_setting(opt: Any, name: str, value: Any) -> None:
+    """An optimizer's ``__setattr__`` during a trace: the optimizer's own methods may set what
+    they keep (the step count; the plan calls them again), fn's code may not change a setting."""
+    frame = sys._getframe(1)
+    if not frame.f_code.co_filename.startswith(PACKAGE) and frame.f_locals.get("self") is not opt:
+        raise RuntimeError(
+            f"mg.compile: the compiled function sets {type(opt).__name__}.{name} at "
+            f"{user_line()}, which a plan does not repeat; set it outside the function, "
+            f"between calls (the plan reads the optimizer's settings on every call)"
+        )
+    object.__setattr__(opt, name, value)
+
+
+def random_states(generators: list[np.random.Generator]) -> list[Any]:
+    """The states of NumPy's global generator and of ``generators``, to see if fn drew."""
+    legacy = np.random.get_state(legacy=False)  # why: a dict, made faster than the tuple
+    # why: a normal draw may take only the cached second value, which moves no key or position
+    state = (legacy["state"]["key"].tobytes(), legacy["state"]["pos"])
+    return [(*state, legacy["has_gauss"], legacy["gauss"])] + [
+        repr(g.bit_generator.state) for g in generators
+    ]
