@@ -62,7 +62,7 @@ class PlanBuilder:
         # the arrays made with NumPy during the trace: (variable, value, where it was made)
         self.candidates: list[tuple[Var, np.ndarray, str]] = []
         self.value_read: str | None = None  # where fn's own code first read a tensor's .data
-        self.effect_generators: set[int] = set()  # the generators recorded effects drew from
+        self.effect_draws: list[tuple[Any, tuple]] = []  # recorded effects given a generator
         self.views_given = False  # whether fn's code was handed a read-only .data or .grad
 
     # --- values -------------------------------------------------------------------------------
@@ -288,6 +288,8 @@ class PlanBuilder:
             obj = where.cell_contents if item is None else where[item]
             if id(obj) in held:
                 plan.bindings.append((where, item, obj))
+            elif type(obj) in (bool, int, float, str):  # why: a number fn reads is baked in
+                plan.numbers.append((where, item, obj))
         args_ids = {id(a) for a in args}
         plan.watch(
             [

@@ -25,8 +25,8 @@ def plan_key(args: tuple) -> tuple:
             key.append((a.shape, a.dtype))
         elif isinstance(a, Tensor):
             key.append((a.data.shape, a.data.dtype, a.requires_grad, type(a)))
-        elif isinstance(a, float | np.floating):  # why: -0.0 == 0.0, and NaN != NaN
-            key.append((type(a), float(a).hex()))
+        elif type(a) in (float, np.float64, np.float32, np.float16):  # -0.0 == 0.0, NaN != NaN
+            key.append((type(a), float(a).hex()))  # why: exact for these; not for longdouble
         elif a is None or isinstance(a, bool | int | float | str | np.number):
             key.append((type(a), a))  # why: a Python value is baked into the plan
         else:
@@ -60,10 +60,12 @@ class Plan:
         self.param_lists: list[tuple[list, tuple[int, ...]]] = []
         # (closure cell, None) or (globals, name), and the object the name had at the trace
         self.bindings: list[tuple[Any, str | None, Any]] = []
+        self.numbers: list[tuple[Any, str | None, Any]] = []  # as bindings: numbers baked in
         self.watched: tuple[Tensor, ...] = ()  # the tensors it reads by name: which need grad
         self.flags: list[bool] = []
 
     def watch(self, tensors: list[Tensor]) -> None:
+        tensors = list({id(t): t for t in tensors}.values())
         self.watched = tuple(tensors)
         self.flags = [t.requires_grad for t in tensors]
 
@@ -74,6 +76,7 @@ class Plan:
             all(tuple(map(id, ps)) == ids for ps, ids in self.param_lists)
             and list(map(_REQUIRES_GRAD, self.watched)) == self.flags
             and all(_bound(where, item) is obj for where, item, obj in self.bindings)
+            and all(_same(_bound(where, item), value) for where, item, value in self.numbers)
         )
 
     def same_arguments(self, args: tuple) -> bool:

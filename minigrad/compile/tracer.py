@@ -25,7 +25,14 @@ from minigrad.compile.forward_rules import emit_forward
 from minigrad.compile.guards import MISSING, LayerFacts, Plan
 from minigrad.compile.runtime import accumulate_grad, make_result
 from minigrad.compile.sgd import PlainSGD, emit_plain_sgd
-from minigrad.compile.user_code import PACKAGE, read_only, run_watched, user_line
+from minigrad.compile.user_code import (
+    PACKAGE,
+    from_user,
+    in_traced_thread,
+    read_only,
+    run_watched,
+    user_line,
+)
 from minigrad.nn import layer as nn_layer
 from minigrad.nn import norm
 from minigrad.tensor import Op, Tensor
@@ -100,7 +107,7 @@ class Tracer(PlanBuilder):
         if frame.f_code.co_name in ("numpy", "__array__"):  # why: t.numpy(), np.asarray(t)
             frame = frame.f_back
         value = self.slots[0].__get__(t)
-        if frame.f_code.co_filename.startswith(PACKAGE):
+        if frame.f_code.co_filename.startswith(PACKAGE) or not in_traced_thread(self):
             return value
         if self.value_read is None:
             self.value_read = user_line(frame)
@@ -108,14 +115,10 @@ class Tracer(PlanBuilder):
 
     def read_grad(self, t: Tensor) -> Any:
         value = self.slots[1].__get__(t)
-        return (
-            value
-            if sys._getframe(1).f_code.co_filename.startswith(PACKAGE)
-            else (read_only(self, value))
-        )
+        return read_only(self, value) if from_user(self) else value
 
     def write_data(self, t: Tensor, value: Any) -> None:
-        if not sys._getframe(1).f_code.co_filename.startswith(PACKAGE):
+        if from_user(self):
             raise RuntimeError(
                 f"mg.compile: the compiled function assigns a tensor's .data at {user_line()} "
                 f"(an update outside minigrad's ops, such as w.data -= lr * w.grad), which a "
@@ -124,7 +127,7 @@ class Tracer(PlanBuilder):
         self.slots[0].__set__(t, value)
 
     def write_grad(self, t: Tensor, value: Any) -> None:
-        if not sys._getframe(1).f_code.co_filename.startswith(PACKAGE):
+        if from_user(self):
             holder = self.holder(t)
             self.header = f"{holder}.grad set by the function"
             h = self.global_var(t, holder)
@@ -283,7 +286,7 @@ class Tracer(PlanBuilder):
                 if isinstance(t, Tensor):
                     self.grad_state.pop(id(t), None)
                 elif isinstance(t, np.random.Generator):  # a draw the plan makes again
-                    self.effect_generators.add(id(t))
+                    self.effect_draws.append((fn, args))
         name = getattr(fn, "__name__", "effect").lstrip("_")
         ns_name = self.ns_name(fn, name)
         first = 1 if isinstance(result, np.ndarray) else 0

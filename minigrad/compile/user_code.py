@@ -4,9 +4,11 @@ value, changing an array in place, setting an optimizer's attribute, drawing at 
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import sys
+import threading
 import traceback
 import types
 from collections.abc import Callable
@@ -63,7 +65,8 @@ def closure_names(
             found.extend(
                 (f"{name}.{key}", value)
                 for key, value in vars(obj).items()
-                if isinstance(value, np.ndarray | Tensor) and key.isidentifier()
+                if isinstance(value, np.ndarray | Tensor | np.random.Generator)
+                and key.isidentifier()
             )
         found.extend((f"{name}[{key!r}]", value) for key, value in items)
     names: dict[int, str] = {}
@@ -92,8 +95,12 @@ def _plain(obj: Any) -> bool:
     )
 
 
-def refuse_read(name: str) -> Callable:
+def refuse_read(name: str, tr: Any, original: Any) -> Callable:
     def read(self: Tensor, *args: Any, **kwargs: Any) -> Any:
+        if not in_traced_thread(tr):  # why: another thread's code is not being traced
+            if original is None:  # why: Tensor has no such method: as Python would say
+                raise TypeError(f"{type(self).__name__} does not support {_how(name)}")
+            return original(self, *args, **kwargs)
         raise RuntimeError(
             f"mg.compile: the compiled function reads a tensor's value ({_how(name)}) at "
             f"{user_line()}; a plan runs without Python seeing values, so it cannot branch "
@@ -138,25 +145,30 @@ def run_watched(tr: Any, args: tuple) -> Any:
 
     previous, engine.observer = engine.observer, tr
     saved = {name: Tensor.__dict__.get(name, _MISSING) for name in (*READS, "data", "grad")}
+    tr.thread = threading.get_ident()
     for name in READS:
-        setattr(Tensor, name, refuse_read(name))
+        own = saved[name]
+        inherited = next((vars(c)[name] for c in Tensor.__mro__[1:] if name in vars(c)), None)
+        setattr(Tensor, name, refuse_read(name, tr, inherited if own is _MISSING else own))
     Tensor.data = property(tr.read_data, tr.write_data)
     Tensor.grad = property(tr.read_grad, tr.write_grad)
     tr.slots = saved["data"], saved["grad"]
     own_setattr = Optimizer.__dict__.get("__setattr__", _MISSING)
-    Optimizer.__setattr__ = refuse_setting
+    Optimizer.__setattr__ = refuse_setting(tr)
     generators = [o for o in tr.fn_objects.values() if isinstance(o, np.random.Generator)]
     before = random_states(generators)
+    starts = [copy.deepcopy(g.bit_generator.state) for g in generators]
     try:
         result = tr.fn(*args)
-        check_draws(tr, generators, before, random_states(generators))
+        check_draws(tr, generators, before, random_states(generators), starts)
     except ValueError as e:
         if not (tr.views_given and "read-only" in str(e)):
             raise
         raise RuntimeError(
-            f"mg.compile: the compiled function changes a tensor's .data or .grad in place "
-            f"with NumPy at {user_frame(e)}, which a plan cannot repeat; use Tensor ops or "
-            f"an optimizer from mg.optim, or make the change outside, between calls"
+            f"mg.compile: NumPy refused to write into a read-only array at {user_frame(e)}; "
+            f"inside a compiled function a tensor's .data and .grad are read-only, since a "
+            f"plan cannot repeat a change in place with NumPy: use Tensor ops or an optimizer "
+            f"from mg.optim, or make the change outside, between calls"
         ) from e
     finally:
         engine.observer = previous
@@ -174,23 +186,35 @@ def run_watched(tr: Any, args: tuple) -> Any:
 _MISSING = object()
 
 
-def check_draws(tr: Any, generators: list, before: list, after: list) -> None:
+def check_draws(tr: Any, generators: list, before: list, after: list, starts: list) -> None:
     """A draw of fn's own from NumPy is an error: the plan would replay the trace's numbers.
 
     minigrad draws nothing from NumPy's global generator during a step, so any change there
-    is fn's; a generator fn names may also feed a recorded draw (a Dropout's mask), which
-    the plan repeats, so it only makes the arrays NumPy made from it suspect.
+    is fn's; a generator fn names may also feed a recorded draw (a Dropout's mask), which the
+    plan repeats: its draws are replayed from where the generator started, and fn drew too
+    if that does not end where the generator did.
     """
-    drawn = [g for g, b, a in zip(generators, before[1:], after[1:], strict=True) if b != a]
-    own = before[0] != after[0] or any(id(g) not in tr.effect_generators for g in drawn)
-    if own:
+    drawn = [
+        (g, start)
+        for g, b, a, start in zip(generators, before[1:], after[1:], starts, strict=True)
+        if b != a
+    ]
+    if before[0] != after[0] or any(not _only_recorded(tr, g, start) for g, start in drawn):
         raise RuntimeError(
             "mg.compile: the compiled function draws at random with NumPy (np.random, or a "
             "generator it names), and a plan would repeat the numbers of the first call; "
             "draw them outside and pass them as an argument, or use Dropout"
         )
-    if drawn and tr.value_read is None:
-        tr.value_read = "a NumPy random draw (a generator it names)"
+
+
+def _only_recorded(tr: Any, g: np.random.Generator, start: dict) -> bool:
+    """Whether the recorded draws from ``g`` (dropout masks) account for all it drew."""
+    replay = np.random.Generator(type(g.bit_generator)())
+    replay.bit_generator.state = start
+    for fn, args in tr.effect_draws:
+        if any(a is g for a in args):
+            fn(*(replay if a is g else a for a in args))
+    return repr(replay.bit_generator.state) == repr(g.bit_generator.state)
 
 
 def read_only(tr: Any, a: Any) -> Any:
@@ -221,17 +245,42 @@ def user_frame(e: BaseException) -> str:
     return f"{f.filename}:{f.lineno} ({(f.line or '').strip()})"
 
 
-def refuse_setting(opt: Any, name: str, value: Any) -> None:
-    """An optimizer's ``__setattr__`` during a trace: the optimizer's own methods may set what
-    they keep (the step count; the plan calls them again), fn's code may not change a setting."""
-    frame = sys._getframe(1)
-    if not frame.f_code.co_filename.startswith(PACKAGE) and frame.f_locals.get("self") is not opt:
-        raise RuntimeError(
-            f"mg.compile: the compiled function sets {type(opt).__name__}.{name} at "
-            f"{user_line()}, which a plan does not repeat; set it outside the function, "
-            f"between calls (the plan reads the optimizer's settings on every call)"
-        )
-    object.__setattr__(opt, name, value)
+def refuse_setting(tr: Any) -> Callable:
+    """An optimizer's ``__setattr__`` during a trace: fn's code may not change a setting the
+    plan would not repeat; minigrad's code and the optimizer's own methods may set what they
+    keep (the step count: the plan calls them again), as may other threads."""
+
+    def setattr_(opt: Any, name: str, value: Any) -> None:
+        if in_traced_thread(tr) and not _set_by_the_optimizer(opt, sys._getframe(1)):
+            raise RuntimeError(
+                f"mg.compile: the compiled function sets {type(opt).__name__}.{name} at "
+                f"{user_line()}, which a plan does not repeat; set it outside the function, "
+                f"between calls (the plan reads the optimizer's settings on every call)"
+            )
+        object.__setattr__(opt, name, value)
+
+    return setattr_
+
+
+def _set_by_the_optimizer(opt: Any, frame: Any) -> bool:
+    """Whether minigrad's code, or a method of ``opt`` (perhaps through a helper it calls),
+    is setting the attribute: frames are walked up to the first one of minigrad's."""
+    if frame.f_code.co_filename.startswith(PACKAGE):
+        return True
+    while frame is not None and not frame.f_code.co_filename.startswith(PACKAGE):
+        if frame.f_locals.get("self") is opt:
+            return True
+        frame = frame.f_back
+    return False
+
+
+def in_traced_thread(tr: Any) -> bool:
+    return threading.get_ident() == tr.thread
+
+
+def from_user(tr: Any) -> bool:
+    """Whether the caller of the caller is fn's own code, in the thread being traced."""
+    return in_traced_thread(tr) and not sys._getframe(2).f_code.co_filename.startswith(PACKAGE)
 
 
 def random_states(generators: list[np.random.Generator]) -> list[Any]:
