@@ -57,27 +57,35 @@ class Plan:
         self.unconfirmed = made
         self.arguments = [_array_of(a) for a in args] if made else []
         # the optimizers' parameter lists the plan bakes in, and the tensors they held
-        self.param_lists: list[tuple[list, tuple[int, ...]]] = []
+        self.param_lists: list[tuple[list, tuple]] = []
         # (closure cell, None) or (globals, name), and the object the name had at the trace
         self.bindings: list[tuple[Any, str | None, Any]] = []
         self.numbers: list[tuple[Any, str | None, Any]] = []  # as bindings: numbers baked in
         self.watched: tuple[Tensor, ...] = ()  # the tensors it reads by name: which need grad
-        self.flags: list[bool] = []
+        self.flags: tuple[bool, ...] = ()
 
     def watch(self, tensors: list[Tensor]) -> None:
         tensors = list({id(t): t for t in tensors}.values())
         self.watched = tuple(tensors)
-        self.flags = [t.requires_grad for t in tensors]
+        self.flags = tuple(t.requires_grad for t in tensors)
 
     def still_bound(self) -> bool:
         """The checks of every call: the same parameter lists, the same tensors requiring
         grad (frozen ones stay frozen), and every name of fn bound to the same object."""
-        return (
-            all(tuple(map(id, ps)) == ids for ps, ids in self.param_lists)
-            and list(map(_REQUIRES_GRAD, self.watched)) == self.flags
-            and all(_bound(where, item) is obj for where, item, obj in self.bindings)
-            and all(_same(_bound(where, item), value) for where, item, value in self.numbers)
-        )
+        for ps, held in self.param_lists:
+            if len(ps) != len(held) or not all(map(operator.is_, ps, held)):
+                return False
+        if tuple(map(_REQUIRES_GRAD, self.watched)) != self.flags:
+            return False
+        try:
+            # why: a closure cell (item None) or the globals, read inline: this runs every call
+            if not all(
+                [(w.cell_contents if k is None else w[k]) is o for w, k, o in self.bindings]
+            ):
+                return False
+        except (KeyError, ValueError):  # a global deleted, a closure cell emptied
+            return False
+        return all([_same(_bound(where, item), value) for where, item, value in self.numbers])
 
     def same_arguments(self, args: tuple) -> bool:
         return len(args) == len(self.arguments) and all(

@@ -340,7 +340,7 @@ class Tracer(PlanBuilder):
             or isinstance(params, list)
             and any(getattr(o, "params", None) is params for o in self.fn_objects.values())
         ):
-            self.param_lists[id(params)] = (params, tuple(map(id, params)))
+            self.param_lists[id(params)] = (params, tuple(params))
 
     def optimizer_step(self, opt: Any) -> None:
         self.watch_list(opt.params, opt)
