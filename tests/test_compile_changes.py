@@ -65,6 +65,20 @@ def run_both(build, change, calls=4, lr=0.1, train=True):
             np.testing.assert_allclose(w_c, w_e, rtol=1e-12, err_msg=f"weights, call {i}")
 
 
+def compiled_sum_step(model, opt):
+    """A compiled training step on ``model(x).sum()``."""
+
+    @mg.compile
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
 def two_layers():
     return nn.Sequential(nn.Affine(3, 4, rng=0), nn.ReLU(), nn.Affine(4, 2, rng=1))
 
@@ -223,13 +237,7 @@ def test_an_optimizer_subclass_may_keep_its_own_count_in_step():
     model = nn.Affine(3, 2, rng=0)
     opt = Counting(model.parameters(), lr=0.1, momentum=0.9)
 
-    @mg.compile
-    def step(x):
-        opt.zero_grad()
-        loss = model(x).sum()
-        loss.backward()
-        opt.step()
-        return loss
+    step = compiled_sum_step(model, opt)
 
     for _ in range(3):
         step(np.ones((2, 3)))
@@ -317,6 +325,9 @@ def test_a_global_number_rebound_between_calls_traces_again():
         COUNT = 2.0
 
 
+DRAWN_AGAIN = r"draws at random with NumPy.*would repeat the numbers"
+
+
 def test_a_draw_of_its_own_from_the_generator_of_a_dropout_is_an_error():
     rng = np.random.default_rng(0)
     model = nn.Sequential(nn.Affine(3, 4, rng=1), nn.Dropout(0.5, rng=rng))
@@ -342,9 +353,6 @@ def test_a_draw_from_a_generator_on_a_config_object_is_an_error():
         f(np.ones(2))
 
 
-DRAWN_AGAIN = r"draws at random with NumPy.*would repeat the numbers"
-
-
 def test_an_optimizer_method_may_set_its_attributes_through_a_helper():
     def keep(opt):
         opt.lr = opt.lr  # set by the optimizer's own step, which the plan calls again
@@ -357,13 +365,7 @@ def test_an_optimizer_method_may_set_its_attributes_through_a_helper():
     model = nn.Affine(3, 2, rng=0)
     opt = Kept(model.parameters(), lr=0.1, momentum=0.5)
 
-    @mg.compile
-    def step(x):
-        opt.zero_grad()
-        loss = model(x).sum()
-        loss.backward()
-        opt.step()
-        return loss
+    step = compiled_sum_step(model, opt)
 
     for _ in range(2):
         step(np.ones((2, 3)))

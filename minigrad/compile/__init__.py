@@ -26,7 +26,7 @@ How a plan stays right:
   plan runs only on the arguments it was traced with. An array that changed with the
   arguments, or any such array when ``fn`` reads ``.data``, is an error naming the line
   (``guards.Plan.confirm``, ``builder.PlanBuilder.build``); a random draw of ``fn``'s own
-  from NumPy is an error too (``tracer.Tracer.check_draws``): the plan would repeat it;
+  from NumPy is an error too (``user_code.check_draws``): the plan would repeat it;
 - backward of the ops whose eager backward builds arrays from data (ReLU's mask, the
   cross-entropy's probabilities, Max, Abs, Clip) and of the hot ops (Affine, MatMul) is
   written in ``backward_rules`` from the op's inputs and output; every other backward is

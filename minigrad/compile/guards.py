@@ -79,13 +79,13 @@ class Plan:
             return False
         try:
             # why: a closure cell (item None) or the globals, read inline: this runs every call
-            if not all(
+            return all(
                 [(w.cell_contents if k is None else w[k]) is o for w, k, o in self.bindings]
-            ):
-                return False
+            ) and all(
+                [_same(w.cell_contents if k is None else w[k], v) for w, k, v in self.numbers]
+            )
         except (KeyError, ValueError):  # a global deleted, a closure cell emptied
             return False
-        return all([_same(_bound(where, item), value) for where, item, value in self.numbers])
 
     def same_arguments(self, args: tuple) -> bool:
         return len(args) == len(self.arguments) and all(
@@ -128,13 +128,6 @@ class Plan:
 
 
 _REQUIRES_GRAD = operator.attrgetter("requires_grad")
-
-
-def _bound(where: Any, item: str | None) -> Any:
-    try:
-        return where.cell_contents if item is None else where.get(item, MISSING)
-    except ValueError:  # a closure cell emptied since
-        return MISSING
 
 
 def _array_of(a: Any, copy: bool = True) -> Any:

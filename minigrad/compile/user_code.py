@@ -4,7 +4,6 @@ value, changing an array in place, setting an optimizer's attribute, drawing at 
 
 from __future__ import annotations
 
-import copy
 import os
 import re
 import sys
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import minigrad.tensor as engine
+from minigrad.compile.guards import MISSING
 from minigrad.tensor import Tensor
 
 # why: frames in minigrad's own files are not the user's line
@@ -144,23 +144,23 @@ def run_watched(tr: Any, args: tuple) -> Any:
     from minigrad.optim import Optimizer
 
     previous, engine.observer = engine.observer, tr
-    saved = {name: Tensor.__dict__.get(name, _MISSING) for name in (*READS, "data", "grad")}
+    saved = {name: Tensor.__dict__.get(name, MISSING) for name in (*READS, "data", "grad")}
     tr.thread = threading.get_ident()
     for name in READS:
         own = saved[name]
         inherited = next((vars(c)[name] for c in Tensor.__mro__[1:] if name in vars(c)), None)
-        setattr(Tensor, name, refuse_read(name, tr, inherited if own is _MISSING else own))
+        setattr(Tensor, name, refuse_read(name, tr, inherited if own is MISSING else own))
     Tensor.data = property(tr.read_data, tr.write_data)
     Tensor.grad = property(tr.read_grad, tr.write_grad)
     tr.slots = saved["data"], saved["grad"]
-    own_setattr = Optimizer.__dict__.get("__setattr__", _MISSING)
+    own_setattr = Optimizer.__dict__.get("__setattr__", MISSING)
     Optimizer.__setattr__ = refuse_setting(tr)
     generators = [o for o in tr.fn_objects.values() if isinstance(o, np.random.Generator)]
-    before = random_states(generators)
-    starts = [copy.deepcopy(g.bit_generator.state) for g in generators]
+    before = global_random_state()
+    starts = [g.bit_generator.state for g in generators]  # why: each read is a new dict
     try:
         result = tr.fn(*args)
-        check_draws(tr, generators, before, random_states(generators), starts)
+        check_draws(tr, before, list(zip(generators, starts, strict=True)))
     except ValueError as e:
         if not (tr.views_given and "read-only" in str(e)):
             raise
@@ -176,17 +176,14 @@ def run_watched(tr: Any, args: tuple) -> Any:
             (Optimizer, "__setattr__", own_setattr),
             *((Tensor, name, method) for name, method in saved.items()),
         ]:
-            if method is _MISSING:
+            if method is MISSING:
                 delattr(cls, name)
             else:
                 setattr(cls, name, method)
     return result
 
 
-_MISSING = object()
-
-
-def check_draws(tr: Any, generators: list, before: list, after: list, starts: list) -> None:
+def check_draws(tr: Any, before: tuple, starts: list[tuple[np.random.Generator, dict]]) -> None:
     """A draw of fn's own from NumPy is an error: the plan would replay the trace's numbers.
 
     minigrad draws nothing from NumPy's global generator during a step, so any change there
@@ -194,12 +191,9 @@ def check_draws(tr: Any, generators: list, before: list, after: list, starts: li
     plan repeats: its draws are replayed from where the generator started, and fn drew too
     if that does not end where the generator did.
     """
-    drawn = [
-        (g, start)
-        for g, b, a, start in zip(generators, before[1:], after[1:], starts, strict=True)
-        if b != a
-    ]
-    if before[0] != after[0] or any(not _only_recorded(tr, g, start) for g, start in drawn):
+    if before != global_random_state() or not all(
+        _only_recorded(tr, g, start) for g, start in starts
+    ):
         raise RuntimeError(
             "mg.compile: the compiled function draws at random with NumPy (np.random, or a "
             "generator it names), and a plan would repeat the numbers of the first call; "
@@ -208,13 +202,17 @@ def check_draws(tr: Any, generators: list, before: list, after: list, starts: li
 
 
 def _only_recorded(tr: Any, g: np.random.Generator, start: dict) -> bool:
-    """Whether the recorded draws from ``g`` (dropout masks) account for all it drew."""
+    """Whether the recorded draws from ``g`` (dropout masks), replayed from ``start``, end
+    where ``g`` is now: then fn drew nothing of its own from it."""
+    now = repr(g.bit_generator.state)
+    if now == repr(start):  # nothing drawn from it at all
+        return True
     replay = np.random.Generator(type(g.bit_generator)())
     replay.bit_generator.state = start
     for fn, args in tr.effect_draws:
         if any(a is g for a in args):
             fn(*(replay if a is g else a for a in args))
-    return repr(replay.bit_generator.state) == repr(g.bit_generator.state)
+    return repr(replay.bit_generator.state) == now
 
 
 def read_only(tr: Any, a: Any) -> Any:
@@ -283,11 +281,9 @@ def from_user(tr: Any) -> bool:
     return in_traced_thread(tr) and not sys._getframe(2).f_code.co_filename.startswith(PACKAGE)
 
 
-def random_states(generators: list[np.random.Generator]) -> list[Any]:
-    """The states of NumPy's global generator and of ``generators``, to see if fn drew."""
+def global_random_state() -> tuple:
+    """The state of NumPy's global generator, to see if fn drew from it."""
     legacy = np.random.get_state(legacy=False)  # why: a dict, made faster than the tuple
     # why: a normal draw may take only the cached second value, which moves no key or position
-    state = (legacy["state"]["key"].tobytes(), legacy["state"]["pos"])
-    return [(*state, legacy["has_gauss"], legacy["gauss"])] + [
-        repr(g.bit_generator.state) for g in generators
-    ]
+    key, pos = legacy["state"]["key"].tobytes(), legacy["state"]["pos"]
+    return key, pos, legacy["has_gauss"], legacy["gauss"]
